@@ -1,0 +1,60 @@
+"""gmp: a Go-style M:N coroutine runtime for CPython.
+
+Gs (tasks, each run by a greenlet) are multiplexed over Ms (OS threads); each M
+drives a P (local run queue, runnext slot, inbox, timer heap, epoll).  The hot
+paths live in the Cython extension ``gmp._ext._core``; this package is the API.
+
+Entry point
+    gmp.run(main, *args, procs=None, policy="go", abort_on_error=False, **kwargs)
+        Run ``main(*args, **kwargs)`` as the main G and return its result (or
+        raise its exception).  When the main G returns, every other G is
+        cancelled, as in Go when ``main`` returns: started Gs get ``gmp.Killed``
+        thrown at their park point so their ``finally`` blocks run, Gs that
+        never started are dropped.  ``procs`` defaults to ``GMPMAXPROCS`` or the
+        number of CPUs the process may run on.
+
+    Blocking gmp operations called outside a runtime raise ``gmp.NoRuntime``:
+    a runtime is never started implicitly.  Drop-in use goes through
+    ``gmp run script.py`` (or ``gmp.run(main)``), which is explicit about the
+    thread that becomes M0.
+
+Gs
+    gmp.go(fn, *args, **kwargs) -> G      spawn; fresh Gs may be stolen by any M
+    G.join(timeout=None) -> bool          True once dead; never raises G's error
+    G.result(timeout=None)                join, then return value / raise error
+    G.exception                           the G's exception or None
+    G.kill()                              deliver gmp.Killed at next park point
+    G.id, G.name, G.dead, G.state
+    gmp.current() -> G | None
+    gmp.sleep(seconds), gmp.gosched()
+
+Channels
+    gmp.Chan(capacity=0): send(v, timeout=None), recv(timeout=None),
+        try_send(v) -> bool, try_recv() -> (value, ok), close(),
+        len(ch), ch.cap, ch.closed, iteration until closed and drained.
+        Send on a closed channel raises gmp.ChanClosed; recv on a closed and
+        drained channel raises gmp.ChanClosed; try_recv on it returns
+        (None, False) only when the channel is open and empty and raises
+        gmp.ChanClosed when it is closed and drained.
+    gmp.select(*cases, default=False, timeout=None) -> (index, value, ok)
+        cases are gmp.Recv(ch) and gmp.Send(ch, value).  Among ready cases one
+        is chosen uniformly at random.  For a Recv case, value is the item
+        received and ok is True, or (None, False) if the channel was closed.
+        For a Send case value is None and ok is True.  With default=True and
+        nothing ready, or when timeout expires, returns (-1, None, False).
+
+Sync (gmp.sync, re-exported here)
+    WaitGroup, Mutex, RWMutex, Once, Cond, Semaphore, Event
+
+Cancellation
+    gmp.Timeout(seconds): ``with`` scope; raises gmp.TimeoutError in the G when
+        it expires while the G is parked inside the scope.
+    Context: gmp.background(), gmp.with_cancel(parent) -> (ctx, cancel),
+        gmp.with_timeout(parent, seconds), gmp.with_deadline(parent, when),
+        gmp.with_value(parent, key, value); ctx.done() -> Chan, ctx.err(),
+        ctx.value(key), ctx.deadline().
+
+Errors
+    ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
+    like asyncio.CancelledError), Deadlock, NoRuntime.
+"""
