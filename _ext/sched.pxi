@@ -157,6 +157,7 @@ cdef class G:
     cdef PyObject* allprev
     cdef PyObject* allnext
     cdef bint in_allg
+    cdef readonly int64_t parent_id
 
     def __dealloc__(self):
         waitq_free(&self.joinq)
@@ -189,6 +190,26 @@ cdef class G:
     def wait_reason(self):
         """Why the G is parked ('chan receive', 'sleep', ...), else None."""
         return self.waitreason if self.status == GWAITING else None
+
+    @property
+    def wait_seconds(self):
+        """How long the G has been parked (coarse clock), else None."""
+        if self.status != GWAITING:
+            return None
+        return (coarsetime() - self.waitsince) / 1e9
+
+    @property
+    def home_p(self):
+        """Id of the P the G is bound to, or None while it is fresh."""
+        return self.home.id if self.home is not None else None
+
+    @property
+    def frame(self):
+        """The innermost frame of a parked or runnable started G (None for a
+        running G: read its thread's frame instead)."""
+        if self.glet is None or self.status == GRUNNING:
+            return None
+        return self.glet.gr_frame
 
     @property
     def exception(self):
@@ -288,6 +309,7 @@ cdef class M:
     cdef object schedglet
     cdef G curg
     cdef object thread
+    cdef readonly object thread_ident
     cdef bint spinning
     cdef list gfree
 
@@ -499,6 +521,8 @@ cdef G newproc(object fn, tuple args, dict kwargs):
     g = G.__new__(G)
     sched.goidgen += 1
     g.id = sched.goidgen
+    if m.curg is not None:
+        g.parent_id = m.curg.id
     g.fn = fn
     g.args = args
     g.kwargs = kwargs if kwargs else None
@@ -1000,6 +1024,7 @@ def _mstart(M m):
 def _mthread(M m):
     """Body of the OS thread of an M other than M0."""
     gmp_set_m(<void*>m)
+    m.thread_ident = _threading.get_ident()
     try:
         m.schedglet = PyGreenlet_New(_mstart, NULL)
         margs = (m,)
@@ -1064,6 +1089,14 @@ def nprocs():
 def all_gs():
     """Every live G (for dumps and deadlock reports)."""
     return allg_list()
+
+
+def running_gs():
+    """[(M id, thread ident, running G or None)] for each M."""
+    cdef M m
+    if sched is None:
+        return []
+    return [(m.id, m.thread_ident, m.curg) for m in sched.ms]
 
 
 def stats():
@@ -1133,6 +1166,7 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
             m.thread = _threading.Thread(target=_mthread, args=(m,),
                                          name=f"gmp-M{m.id}", daemon=True)
         gmp_set_m(<void*>m0)
+        m0.thread_ident = _threading.get_ident()
         m0.schedglet = PyGreenlet_New(_mstart, NULL)
         for m in s.ms[1:]:
             m.thread.start()

@@ -59,6 +59,8 @@ Errors
     like asyncio.CancelledError), Deadlock, NoRuntime.
 """
 
+__version__ = "0.1.0"
+
 from gmp._ext._core import (
     Chan,
     ChanClosed,
@@ -90,11 +92,12 @@ from gmp.context import (
     with_timeout,
     with_value,
 )
+from gmp.debug import dump
 from gmp.runtime import run
 from gmp.sync import Cond, Once, RWMutex
 
 __all__ = [
-    "run", "go", "G", "current", "sleep", "gosched",
+    "run", "go", "G", "current", "sleep", "gosched", "dump",
     "Chan", "select", "Recv", "Send",
     "WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "Event",
     "Timeout", "Context", "background", "with_cancel", "with_timeout",

@@ -7,8 +7,10 @@ defaults to ``GMPPOLICY`` or "go".  Bad values are rejected here, before any
 thread starts, with a message naming the setting.
 """
 import os
+import threading
 
 from gmp._ext import _core
+from gmp.debug import gmpdebug, install_dump_signal
 
 POLICIES = _core.POLICIES
 
@@ -46,4 +48,12 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, **kwargs):
         policy = os.environ.get("GMPPOLICY", "go")
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; known policies: {', '.join(POLICIES)}")
-    return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error))
+    restore = None
+    signame = gmpdebug().get("dumpsignal")
+    if signame and threading.current_thread() is threading.main_thread():
+        restore = install_dump_signal(signame)
+    try:
+        return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error))
+    finally:
+        if restore is not None:
+            restore()
