@@ -147,7 +147,7 @@ def test_malformed_input_is_rejected(bad):
 
 
 def test_unwritable_stacks_are_refused():
-    for stack in [("a;b",), ("a\nb 3",), ("",)]:
+    for stack in [("a;b",), ("a\nb 3",), ("",), ("thread (1)", 'process 1:"\n"')]:
         with pytest.raises(ValueError):
             folded.dumps(Profile(Counter({stack: 1})))
 
@@ -181,14 +181,14 @@ def test_profile_helpers():
 # characters the format cannot carry in a code frame.
 _word = st.text(st.characters(blacklist_characters=";\n\r", blacklist_categories=("Cs",)), min_size=1)
 _code_frame = st.builds(lambda n, f, line: f"{n} ({f}:{line})", _word, _word, st.integers(1, 10**6))
-_roots = st.lists(
-    st.one_of(
-        st.builds(folded.thread_root, st.integers(1, 2**63), st.none() | _word),
-        st.builds(folded.process_root, st.integers(1, 2**22), st.text().filter(lambda c: '"' not in c)),
-    ),
-    max_size=2,
+# py-spy's root order: process frames (outermost first), then the thread.
+_processes = st.lists(
+    st.builds(folded.process_root, st.integers(1, 2**22), st.text().filter(lambda c: '"' not in c)), max_size=2
 )
-_stack = st.builds(lambda r, c: tuple(r) + tuple(c), _roots, st.lists(_code_frame, max_size=6))
+_threads = st.lists(st.builds(folded.thread_root, st.integers(1, 2**63), st.none() | _word), max_size=1)
+_stack = st.builds(
+    lambda p, t, c: tuple(p) + tuple(t) + tuple(c), _processes, _threads, st.lists(_code_frame, max_size=6)
+)
 _profiles = st.dictionaries(_stack, st.integers(1, 10**9), max_size=8).map(lambda d: Profile(Counter(d)))
 
 

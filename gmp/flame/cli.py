@@ -23,15 +23,15 @@ import sys
 from . import diff, folded, speedscope, svg
 
 
+class _InputError(Exception):
+    pass
+
+
 def _read(path: str) -> folded.Profile:
     try:
         return folded.read(path)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise _InputError(f"gmp flame: cannot read {path}: {e}") from e
-
-
-class _InputError(Exception):
-    pass
 
 
 def _emit(text: str, out: str | None) -> None:

@@ -258,7 +258,11 @@ def dumps(profile: Profile) -> str:
     records = []
     for stack in sorted(profile.counts):
         record = f"{';'.join(stack)} {profile.counts[stack]}\n"
-        if loads(record).counts != Counter({stack: profile.counts[stack]}):
+        try:
+            faithful = loads(record).counts == Counter({stack: profile.counts[stack]})
+        except ValueError:
+            faithful = False
+        if not faithful:
             raise ValueError(f"stack cannot be written as folded text: {stack!r}")
         records.append(record)
     return "".join(records)
