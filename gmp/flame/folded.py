@@ -44,7 +44,7 @@ import functools
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -184,7 +184,7 @@ class Profile:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def map_stacks(self, fn) -> Profile:
+    def map_stacks(self, fn: Callable[[Stack], Sequence[str] | None]) -> Profile:
         """A new profile with ``fn(stack)`` for every stack; equal results merge.
 
         ``fn`` may return None to drop the stack's samples.
