@@ -27,14 +27,14 @@ def _version(args):
     return 0
 
 
-# Modules that add their subcommands to a subparsers object.
-_TOP = []
+# (module, function) pairs that add their subcommands to a subparsers object.
+_TOP = [("gmp.profile", "add_parser"), ("gmp.flame.cli", "add_flame_parser")]
 _BENCH = []
 
 
 def _register(sub, plugins):
-    for modname in plugins:
-        importlib.import_module(modname).add_parser(sub)
+    for modname, fn in plugins:
+        getattr(importlib.import_module(modname), fn)(sub)
 
 
 def build_parser():

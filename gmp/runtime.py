@@ -35,9 +35,15 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, **kwargs):
     run() returns once each M has drained its queue.  An unhandled exception
     in another G is reported once on stderr and kept for join()/result();
     with ``abort_on_error=True`` it stops the runtime and run() raises it.
+
+    Called from inside a G (a gmp program started by ``gmp run`` or
+    ``gmp profile``), run() calls ``main`` in that G and returns its result:
+    the runtime already running keeps its procs and policy.
     """
     if not callable(main):
         raise TypeError(f"gmp.run() main must be callable, not {type(main).__name__}")
+    if _core.current() is not None:
+        return main(*args, **kwargs)
     if procs is None:
         procs = default_procs()
     elif isinstance(procs, bool) or not isinstance(procs, int):
