@@ -58,3 +58,46 @@ Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
     like asyncio.CancelledError), Deadlock, NoRuntime.
 """
+
+from gmp._ext._core import (
+    Chan,
+    ChanClosed,
+    Deadlock,
+    Event,
+    G,
+    Killed,
+    Mutex,
+    NoRuntime,
+    Recv,
+    Semaphore,
+    Send,
+    Timeout,
+    TimeoutError,
+    WaitGroup,
+    current,
+    go,
+    gosched,
+    select,
+    sleep,
+)
+from gmp.context import (
+    Canceled,
+    Context,
+    DeadlineExceeded,
+    background,
+    with_cancel,
+    with_deadline,
+    with_timeout,
+    with_value,
+)
+from gmp.runtime import run
+from gmp.sync import Cond, Once, RWMutex
+
+__all__ = [
+    "run", "go", "G", "current", "sleep", "gosched",
+    "Chan", "select", "Recv", "Send",
+    "WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "Event",
+    "Timeout", "Context", "background", "with_cancel", "with_timeout",
+    "with_deadline", "with_value", "Canceled", "DeadlineExceeded",
+    "ChanClosed", "TimeoutError", "Killed", "Deadlock", "NoRuntime",
+]
