@@ -98,6 +98,13 @@ def environment():
             info[mod] = getattr(m, "__version__", "?")
         except Exception as e:  # not installed / not built yet
             info[mod] = f"unavailable ({type(e).__name__})"
+    try:
+        import subprocess
+        here = os.path.dirname(os.path.abspath(__file__))
+        info["commit"] = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                        text=True, timeout=10).stdout.strip() or None
+    except Exception:
+        info["commit"] = None
     return info
 
 

@@ -673,7 +673,8 @@ def run_sleepers(n, status):
         out[impl] = {}
         for mode in ("rss",) if impl == "greenlet" else ("rss", "wake"):
             _util.progress(f"sleepers: {impl} {mode}, {n:,} Gs (fresh subprocess)")
-            p = subprocess.run([sys.executable, os.path.abspath(__file__), "--_sleepers", impl, mode, str(n)],
+            p = subprocess.run([sys.executable, os.path.abspath(__file__), "--_sleepers", impl, mode, str(n),
+                                "--procs", str(PROCS)],
                                capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_S)
             lines = p.stdout.strip().splitlines()
             if p.returncode != 0 or not lines:
@@ -801,14 +802,17 @@ def targets(cases, sl):
 
 
 def main(argv=None):
+    global PROCS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller N and fewer repeats (~20 s)")
     ap.add_argument("--repeat", type=int, default=None, help="interleaved repeats (default 5, quick 2)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--procs", type=int, default=PROCS, help="gmp.run(procs=...) (default 1)")
     ap.add_argument("--only", metavar="CASES", help="comma-separated case keys (and/or 'sleepers')")
     ap.add_argument("--sleepers-n", type=int, default=None, help="Gs in the sleepers case (100000; quick 20000)")
     ap.add_argument("--_sleepers", nargs=3, metavar=("IMPL", "MODE", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    PROCS = a.procs
     if a._sleepers:
         sleepers_child(a._sleepers[0], a._sleepers[1], int(a._sleepers[2]))
         return 0
@@ -822,7 +826,7 @@ def main(argv=None):
 
     env = _util.environment()
     print(f"gmp core benchmarks: python {env['python']}, greenlet {env['greenlet']}, gevent {env['gevent']}, "
-          f"uvloop {env['uvloop']}, gmp {env['gmp']}; {env['cpus']} CPUs; gmp procs={PROCS}")
+          f"uvloop {env['uvloop']}; tree {env['commit']}; {env['cpus']} CPUs; gmp procs={PROCS}")
     print(f"{repeat} interleaved repeats{' (--quick)' if a.quick else ''}, GC disabled in timed sections; "
           f"x floor, vs gevent and verdicts use the {DECIDE} of N; (*) = the gevent peer 'vs gevent' compares to")
     print("floors: spawn = greenlet(noop).switch() loop (create+switch+finish); "
