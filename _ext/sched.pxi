@@ -148,6 +148,7 @@ cdef class G:
     cdef P home
     cdef uint64_t ticket
     cdef uint64_t readyseq
+    cdef int64_t readyat        # when last made runnable (latency tracking)
     cdef object wakeval
     cdef int wakecase
     cdef int wakeup
@@ -257,6 +258,17 @@ cdef class P:
     cdef readonly int64_t nkicks
     cdef readonly int64_t nparks
     cdef readonly int64_t nidle_ns
+    # M:N additions (sysmon.pxi): Gs run, ready->running histogram, the
+    # GIL-wait learning of a woken M, sysmon's forced wake-ups.
+    cdef readonly int64_t nrun
+    cdef int64_t lathist[GMP_LAT_NB]
+    cdef int64_t wake_ns
+    cdef bint gil_slow_last
+    cdef readonly int64_t ngil_fast
+    cdef readonly int64_t ngil_slow
+    cdef readonly int64_t ngilwait_ns
+    cdef readonly int64_t nforced
+    cdef readonly int64_t nbackoff_skips
 
     def __cinit__(self, int id):
         self.id = id
@@ -290,6 +302,9 @@ cdef class M:
     cdef object thread
     cdef bint spinning
     cdef list gfree
+    cdef int64_t runstart       # coarse time curg started running (sysmon)
+    cdef int64_t curgid         # id of the running G, 0 in the scheduler
+    cdef readonly long tid      # threading.get_ident() of the M's thread
 
     def __cinit__(self, int id, P p):
         self.id = id
@@ -314,6 +329,11 @@ cdef class Sched:
     cdef int64_t goidgen
     cdef PyObject* allg
     cdef int64_t ngs
+    cdef int64_t backoff_until  # GIL learning: no helper wake-ups before this
+    cdef int64_t backoff_ns
+    cdef int64_t gil_slow_ns
+    cdef int64_t start_ns
+    cdef bint sysmon_stop
 
     def __cinit__(self):
         gqueue_init(&self.gq)
@@ -440,6 +460,8 @@ cdef int ready(G g, bint next) except -1:
     cdef M m = getm()
     cdef P p = g.home
     g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
     if m is not None and m.p is p:
         if next:
             runnext_put(p, g)
@@ -479,16 +501,33 @@ cdef void wakep() noexcept:
     cdef M m
     if gmp_load_i32(&sched.nidle) == 0 or gmp_load_i32(&sched.nspinning) != 0:
         return
+    if in_backoff():
+        return
     m = getm()
     for p in sched.allp:
         if (m is None or p is not m.p) and gmp_load_i32(&p.sleeping):
-            gmp_add_i32(&sched.nspinning, 1)
-            gmp_store_i32(&p.woken_to_spin, 1)
-            netpoll_kick(p)
+            if gmp_cas_i32(&p.woken_to_spin, 0, 1):
+                gmp_add_i32(&sched.nspinning, 1)
+                netpoll_kick(p)
             return
 
 
 # --- spawn, finish -----------------------------------------------------------
+
+cdef G newg(object fn, tuple args, dict kwargs):
+    """A new runnable G on the G list, not yet queued anywhere."""
+    cdef G g = G.__new__(G)
+    sched.goidgen += 1
+    g.id = sched.goidgen
+    g.fn = fn
+    g.args = args
+    g.kwargs = kwargs if kwargs else None
+    g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
+    allg_add(g)
+    return g
+
 
 cdef G newproc(object fn, tuple args, dict kwargs):
     cdef M m = getm()
@@ -496,14 +535,7 @@ cdef G newproc(object fn, tuple args, dict kwargs):
     cdef P p
     if m is None:
         raise NoRuntime("gmp.go() needs a running runtime: call it inside gmp.run(main)")
-    g = G.__new__(G)
-    sched.goidgen += 1
-    g.id = sched.goidgen
-    g.fn = fn
-    g.args = args
-    g.kwargs = kwargs if kwargs else None
-    g.status = GRUNNABLE
-    allg_add(g)
+    g = newg(fn, args, kwargs)
     p = m.p
     p.nspawn += 1
     if sched.stopping:
@@ -585,6 +617,7 @@ cdef object run_g(M m, G g):
     cdef object w
     m.curg = g
     g.status = GRUNNING
+    note_run(m, g)
     if g.glet is not None:
         return PyGreenlet_Switch(<PyObject*>g.glet, NULL, NULL)
     if g.home is None:
@@ -639,6 +672,7 @@ def _gworker(G g):
             nxt.glet = me
             nxt.status = GRUNNING
             m.curg = nxt
+            note_run(m, nxt)
             g = nxt
             continue
         g = None
@@ -735,6 +769,7 @@ cdef int schedule_from(M m, G g) except -1:
         PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
     elif nxt is g:
         g.status = GRUNNING
+        note_run(m, g)
     else:
         run_g(m, nxt)
     return 0
@@ -779,6 +814,8 @@ cdef Py_ssize_t wake_n(waitq_t* q, Py_ssize_t n, int how) except -1:
 cdef int gosched_g(G g) except -1:
     cdef M m = <M>gmp_get_m()
     g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
     local_put(m.p, g)
     schedule_from(m, g)
     return 0
@@ -920,20 +957,29 @@ cdef int idle(M m, P p) except -1:
         timeout = next_t - gmp_nanotime()
         if timeout <= 0:
             return 0
+    m.curgid = 0
+    p.gil_slow_last = False
     gmp_store_i32(&p.sleeping, 1)
     nidle = gmp_add_i32(&sched.nidle, 1)
     try:
         # Re-check after publishing `sleeping`: a kicker that queued work
         # before seeing the flag must not be missed.
-        if p.has_work() or sched.stopping:
+        if p.has_work() or sched.stopping or gmp_load_i32(&p.woken_to_spin):
             return 0
-        if sched.policy == POLICY_GO and gmp_load_i64(&sched.gq.size):
+        # Fresh Gs in the global queue: take them, unless the GIL learning
+        # says helpers should back off and another M is awake to take them.
+        if gmp_load_i64(&sched.gq.size) and (
+                nidle == sched.nprocs
+                or (sched.policy == POLICY_GO and not in_backoff())):
             return 0
         if timeout < 0 and nidle == sched.nprocs and check_deadlock():
             return 0
         t0 = gmp_nanotime()
+        p.wake_ns = 0
         netpoll_wait(p, timeout)
         p.nidle_ns += gmp_nanotime() - t0
+        if p.wake_ns and gmp_load_i32(&p.woken_to_spin):
+            learn_gil_wait(p, gmp_nanotime() - p.wake_ns)
     finally:
         gmp_store_i32(&p.sleeping, 0)
         gmp_add_i32(&sched.nidle, -1)
@@ -944,6 +990,8 @@ cdef G findrunnable(M m):
     """Blocks until there is a G for this M to run; None once it should exit."""
     cdef P p = m.p
     cdef G g
+    cdef bint declined = False
+    cdef int32_t w
     while True:
         if sched.stopping:
             return local_pick(p, False)
@@ -957,22 +1005,28 @@ cdef G findrunnable(M m):
             return g
         if p.timers.n and run_timers(p):
             continue
-        g = globrunqget(p, 0)
+        # A helper M (woken by wakep to take work from others) that waited
+        # about a switch interval for the GIL declines: the others are
+        # running Python, and it would only contend (see sysmon.pxi).  One
+        # that sysmon forced awake always helps.
+        if not declined:
+            g = globrunqget(p, 0)
+            if g is None and sched.policy == POLICY_GO and sched.nprocs > 1:
+                g = steal_work(p)
+        declined = False
+        if m.spinning:
+            m.spinning = False
+            gmp_add_i32(&sched.nspinning, -1)
+            if g is not None and not runq_empty(&p.rq):
+                wakep()
         if g is not None:
             return g
-        if sched.policy == POLICY_GO and sched.nprocs > 1:
-            g = steal_work(p)
-            if m.spinning:
-                m.spinning = False
-                gmp_add_i32(&sched.nspinning, -1)
-                if g is not None and not runq_empty(&p.rq):
-                    wakep()
-            if g is not None:
-                return g
         idle(m, p)
-        if gmp_load_i32(&p.woken_to_spin):
+        w = gmp_load_i32(&p.woken_to_spin)
+        if w:
             gmp_store_i32(&p.woken_to_spin, 0)
             m.spinning = True
+            declined = w == 1 and p.gil_slow_last
 
 
 cdef object schedule(M m):
@@ -1000,6 +1054,7 @@ def _mstart(M m):
 def _mthread(M m):
     """Body of the OS thread of an M other than M0."""
     gmp_set_m(<void*>m)
+    m.tid = _threading.get_ident()
     try:
         m.schedglet = PyGreenlet_New(_mstart, NULL)
         margs = (m,)
@@ -1079,15 +1134,20 @@ def stats():
             "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn,
             "steal_attempts": p.nsteal, "stolen": p.nstolen,
             "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
-            "idle_ns": p.nidle_ns,
+            "idle_ns": p.nidle_ns, "runs": p.nrun, "gil_fast": p.ngil_fast,
+            "gil_slow": p.ngil_slow, "gilwait_ns": p.ngilwait_ns,
+            "forced_wakes": p.nforced,
         })
     return {"procs": sched.nprocs, "policy": POLICIES[sched.policy],
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
-            "idle": gmp_load_i32(&sched.nidle), "ps": ps}
+            "idle": gmp_load_i32(&sched.nidle),
+            "backoff": in_backoff(), "ps": ps}
 
 
-def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_error):
-    """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run."""
+def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_error,
+        sysmon=None):
+    """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run.
+    sysmon: a gmp.sysmon.Config, or None for no sysmon thread."""
     global sched
     cdef Sched s
     cdef P p
@@ -1095,6 +1155,7 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
     cdef M m0
     cdef G g
     cdef int i
+    smt = None
     if sched is not None:
         raise RuntimeError("gmp.run() is already running in this process; "
                            "start more Gs with gmp.go()")
@@ -1106,6 +1167,8 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
     s.abort_on_error = abort_on_error
     s.allp = []
     s.ms = []
+    s.start_ns = gmp_nanotime()
+    s.gil_slow_ns = <int64_t>(_sys.getswitchinterval() * 0.5e9)
     for i in range(procs):
         p = P(i)
         s.allp.append(p)
@@ -1133,15 +1196,23 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
             m.thread = _threading.Thread(target=_mthread, args=(m,),
                                          name=f"gmp-M{m.id}", daemon=True)
         gmp_set_m(<void*>m0)
+        m0.tid = _threading.get_ident()
         m0.schedglet = PyGreenlet_New(_mstart, NULL)
         for m in s.ms[1:]:
             m.thread.start()
+        if sysmon is not None:
+            smt = _threading.Thread(target=_sysmon_main, args=(s, sysmon),
+                                    name="gmp-sysmon", daemon=True)
+            smt.start()
         margs = (m0,)
         PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
         gmp_set_m(NULL)
         for m in s.ms[1:]:
             m.thread.join()
     finally:
+        s.sysmon_stop = True
+        if smt is not None:
+            smt.join()
         gmp_set_m(NULL)
         sched = None
         teardown(s)

@@ -8,6 +8,7 @@ thread starts, with a message naming the setting.
 """
 import os
 
+from gmp import sysmon as _sysmon
 from gmp._ext import _core
 
 POLICIES = _core.POLICIES
@@ -26,13 +27,15 @@ def default_procs():
     return len(os.sched_getaffinity(0))
 
 
-def run(main, *args, procs=None, policy=None, abort_on_error=False, **kwargs):
+def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None, **kwargs):
     """Run ``main(*args, **kwargs)`` as the main G and return its result.
 
     When the main G returns, every other G is cancelled (see gmp.Killed) and
     run() returns once each M has drained its queue.  An unhandled exception
     in another G is reported once on stderr and kept for join()/result();
     with ``abort_on_error=True`` it stops the runtime and run() raises it.
+    ``sysmon`` is a gmp.sysmon.Config (default: from ``GMPDEBUG``; see
+    gmp.sysmon), or False for no sysmon thread.
     """
     if not callable(main):
         raise TypeError(f"gmp.run() main must be callable, not {type(main).__name__}")
@@ -46,4 +49,8 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, **kwargs):
         policy = os.environ.get("GMPPOLICY", "go")
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; known policies: {', '.join(POLICIES)}")
-    return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error))
+    if sysmon is None:
+        sysmon = _sysmon.Config.from_env()
+    elif sysmon is False:
+        sysmon = None
+    return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon)
