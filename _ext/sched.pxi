@@ -264,6 +264,8 @@ cdef class P:
     cdef int64_t lathist[GMP_LAT_NB]
     cdef int64_t wake_ns
     cdef bint gil_slow_last
+    cdef int64_t last_probe
+    cdef readonly int64_t nprobes
     cdef readonly int64_t ngil_fast
     cdef readonly int64_t ngil_slow
     cdef readonly int64_t ngilwait_ns
@@ -990,8 +992,7 @@ cdef G findrunnable(M m):
     """Blocks until there is a G for this M to run; None once it should exit."""
     cdef P p = m.p
     cdef G g
-    cdef bint declined = False
-    cdef int32_t w
+    cdef int32_t woke = 0
     while True:
         if sched.stopping:
             return local_pick(p, False)
@@ -1005,15 +1006,14 @@ cdef G findrunnable(M m):
             return g
         if p.timers.n and run_timers(p):
             continue
-        # A helper M (woken by wakep to take work from others) that waited
-        # about a switch interval for the GIL declines: the others are
-        # running Python, and it would only contend (see sysmon.pxi).  One
-        # that sysmon forced awake always helps.
-        if not declined:
+        # Taking work from others (global queue, stealing) is helping: an M
+        # that finds the others running Python declines (helper_declines,
+        # sysmon.pxi).  One that sysmon forced awake always helps.
+        if not helper_declines(m, p, woke):
             g = globrunqget(p, 0)
             if g is None and sched.policy == POLICY_GO and sched.nprocs > 1:
                 g = steal_work(p)
-        declined = False
+        woke = 0
         if m.spinning:
             m.spinning = False
             gmp_add_i32(&sched.nspinning, -1)
@@ -1022,11 +1022,10 @@ cdef G findrunnable(M m):
         if g is not None:
             return g
         idle(m, p)
-        w = gmp_load_i32(&p.woken_to_spin)
-        if w:
+        woke = gmp_load_i32(&p.woken_to_spin)
+        if woke:
             gmp_store_i32(&p.woken_to_spin, 0)
             m.spinning = True
-            declined = w == 1 and p.gil_slow_last
 
 
 cdef object schedule(M m):
@@ -1136,7 +1135,7 @@ def stats():
             "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
             "idle_ns": p.nidle_ns, "runs": p.nrun, "gil_fast": p.ngil_fast,
             "gil_slow": p.ngil_slow, "gilwait_ns": p.ngilwait_ns,
-            "forced_wakes": p.nforced,
+            "forced_wakes": p.nforced, "gil_probes": p.nprobes,
         })
     return {"procs": sched.nprocs, "policy": POLICIES[sched.policy],
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
@@ -1168,7 +1167,7 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
     s.allp = []
     s.ms = []
     s.start_ns = gmp_nanotime()
-    s.gil_slow_ns = <int64_t>(_sys.getswitchinterval() * 0.5e9)
+    s.gil_slow_ns = <int64_t>(_sys.getswitchinterval() * 0.8e9)
     for i in range(procs):
         p = P(i)
         s.allp.append(p)

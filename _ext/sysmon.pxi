@@ -9,10 +9,13 @@
 # GIL learning (DESIGN "The GIL, honestly").  An M woken by wakep() to help
 # (steal, take global work) timestamps the return of its GIL-free epoll_wait
 # (P.wake_ns, netpoll.pxi) and measures how long it then waited for the GIL.
-# About a switch interval (>= half of sys.getswitchinterval()) means the
+# About a switch interval (>= 0.8 sys.getswitchinterval(); less may be the
+# OS scheduler's delay on a loaded machine, not the GIL) means the
 # other Ms are running Python: the M declines to help (goes back to sleep
 # without stealing) and the runtime stops waking helpers for a back-off
-# period (10 ms, doubling to 200 ms while it keeps happening).  A quick GIL
+# period (10 ms, doubling to 200 ms while it keeps happening).  An M that
+# is already awake probes the same way before taking work from others: it
+# drops the GIL for 20 us and times getting it back (helper_declines).  A quick GIL
 # means the others are blocked or in GIL-free code: the back-off is cleared.
 # sysmon overrides the back-off: when a P has made no scheduling progress for
 # `stuck_ns` while fresh Gs wait (its owner is blocked in a C call or running
@@ -34,6 +37,8 @@ cdef enum:
     BACKOFF_MAX_NS = 200000000
     SYSMON_BUSY_NS = 500000
     SYSMON_IDLE_NS = 10000000
+    PROBE_NS = 20000
+    PROBE_EVERY_NS = 2000000
     SYSMON_LONG = 1
     SYSMON_TRACE = 2
 
@@ -70,6 +75,43 @@ cdef void learn_gil_wait(P p, int64_t waited) noexcept:
         p.ngil_fast += 1
         sched.backoff_ns = 0
         sched.backoff_until = 0
+
+
+cdef bint helper_declines(M m, P p, int32_t woke) noexcept:
+    """Should this M, about to take work from others, stay out of it?
+
+    woke is 1 if wakep() just woke it to help (its GIL wait was measured on
+    the way out of epoll_wait), 2 if sysmon forced it (always helps), else 0:
+    then, if another M is awake and there is work to take, it probes: drops
+    the GIL for PROBE_NS and measures how long it takes to get it back (at
+    most once per PROBE_EVERY_NS; in between the last verdict stands)."""
+    cdef int64_t t0
+    cdef P q
+    cdef bint work = False
+    if woke == 2 or sched.nprocs == 1 or sched.gil_slow_ns == 0:
+        return False
+    if woke == 1:
+        return p.gil_slow_last
+    if gmp_load_i32(&sched.nidle) >= sched.nprocs - 1:
+        return False          # nobody else awake: nobody to contend with
+    if gmp_load_i64(&sched.gq.size):
+        work = True
+    elif sched.policy == POLICY_GO:
+        for q in sched.allp:
+            if q is not p and not runq_empty(&q.rq):
+                work = True
+                break
+    if not work:
+        return False
+    t0 = gmp_nanotime()
+    if t0 - p.last_probe < PROBE_EVERY_NS:
+        return p.gil_slow_last
+    p.last_probe = t0
+    p.nprobes += 1
+    with nogil:
+        gmp_sleep_ns(PROBE_NS)
+    learn_gil_wait(p, gmp_nanotime() - t0 - PROBE_NS)
+    return p.gil_slow_last
 
 
 cdef void kick_one_idle() noexcept:
