@@ -854,9 +854,11 @@ cdef G globrunqget(P p, int64_t maxn):
     return g
 
 
-cdef G steal_work(P p):
+cdef G steal_work(P p, bint steal_next):
     """One pass over the other Ps in random order, stealing half of the
-    first non-empty runq found."""
+    first non-empty runq found.  With steal_next (sysmon saw the victim make
+    no progress), also a fresh G in a victim's runnext, as Go's
+    stealRunNextG does; plain pointer access is safe under the GIL."""
     cdef int n = sched.nprocs
     cdef int start = gmp_fastrandn(n)
     cdef int i
@@ -878,6 +880,18 @@ cdef G steal_work(P p):
                 _decref(r)
                 if g.status != GDEAD:
                     return g
+    if steal_next:
+        for i in range(n):
+            victim = <P>sched.allp[(start + i) % n]
+            r = victim.runnext
+            if victim is p or r == NULL or (<G>r).glet is not None or (<G>r).home is not None:
+                continue
+            victim.runnext = NULL
+            p.nstolen += 1
+            g = <G>r
+            _decref(r)
+            if g.status != GDEAD:
+                return g
     return None
 
 
@@ -1012,7 +1026,7 @@ cdef G findrunnable(M m):
         if not helper_declines(m, p, woke):
             g = globrunqget(p, 0)
             if g is None and sched.policy == POLICY_GO and sched.nprocs > 1:
-                g = steal_work(p)
+                g = steal_work(p, woke == 2)
         woke = 0
         if m.spinning:
             m.spinning = False

@@ -192,6 +192,7 @@ def external(int delta):
 ctypedef struct pview_t:
     uint32_t* schedtick
     runq_t* rq
+    PyObject** runnext
     int32_t* sleeping
     int32_t* woken_to_spin
     int64_t* nforced
@@ -224,7 +225,7 @@ cdef int sysmon_scan(pview_t* pv, int n, int64_t* gqsize, int32_t* nidle,
             pv[i].last_tick = t
             pv[i].last_change = now
         elif (stuck_ns and now - pv[i].last_change >= stuck_ns
-                and (not runq_empty(pv[i].rq) or fresh_global)
+                and (not runq_empty(pv[i].rq) or pv[i].runnext[0] != NULL or fresh_global)
                 and gmp_load_i32(nidle) and gmp_load_i32(nspinning) == 0):
             # P i is stuck with fresh Gs waiting: force an idle M awake.
             for j in range(n):
@@ -263,6 +264,7 @@ def _sysmon_main(Sched s, cfg):
             m = <M>s.ms[i]
             pv[i].schedtick = &p.schedtick
             pv[i].rq = &p.rq
+            pv[i].runnext = &p.runnext
             pv[i].sleeping = &p.sleeping
             pv[i].woken_to_spin = &p.woken_to_spin
             pv[i].nforced = &p.nforced
