@@ -6,6 +6,7 @@
     waitq.pxi    wait queues of parked Gs (channels, sync, join), as C arrays
     timers.pxi   the per-P 4-ary timer heap
     netpoll.pxi  the per-P epoll instance and eventfd the M sleeps on
+    policy.pxi   the policy knobs the scheduler loop reads (gmp/policy.py)
     sched.pxi    G, P, M, the scheduler loop, park/ready, spawn, run, kill
     sysmon.pxi   latency histograms, GIL-wait learning, inject(), sysmon
     chan.pxi     channels and select
@@ -104,6 +105,7 @@ include "runq.pxi"
 include "waitq.pxi"
 include "timers.pxi"
 include "netpoll.pxi"
+include "policy.pxi"
 include "sched.pxi"
 include "sysmon.pxi"
 include "chan.pxi"

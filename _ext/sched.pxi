@@ -116,15 +116,8 @@ cdef enum:
     WAKE_CLOSED = 3
 
 cdef enum:
-    POLICY_GO = 0
-    POLICY_GLOBAL = 1
-
-cdef enum:
     RUNNEXT_STREAK = 16
-    GLOBAL_TICK = 61
     GFREE_MAX = 256
-
-POLICIES = ("go", "global")
 
 cdef inline int64_t coarsetime() noexcept nogil:
     cdef timespec ts
@@ -319,7 +312,8 @@ cdef class Sched:
     cdef list allp
     cdef list ms
     cdef int nprocs
-    cdef int policy
+    cdef policy_t pol
+    cdef object policy
     cdef gqueue_t gq
     cdef int32_t nidle
     cdef int32_t nspinning
@@ -542,13 +536,14 @@ cdef G newproc(object fn, tuple args, dict kwargs):
     p.nspawn += 1
     if sched.stopping:
         finish_unstarted(g)
-    elif sched.policy == POLICY_GLOBAL:
+    elif sched.pol.place_global:
         _incref(<PyObject*>g)
         gqueue_push(&sched.gq, <PyObject*>g)
-        wakep()
+        if sched.pol.wake_helpers:
+            wakep()
     else:
         runnext_put(p, g)
-        if sched.nidle:
+        if sched.nidle and sched.pol.wake_helpers:
             wakep()
     return g
 
@@ -717,7 +712,8 @@ cdef G local_pick(P p, bint fast):
     cdef G g
     p.schedtick += 1
     if fast:
-        if p.schedtick % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
+        if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
+                and gmp_load_i64(&sched.gq.size)):
             return None
         if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
             return None
@@ -837,6 +833,10 @@ cdef G globrunqget(P p, int64_t maxn):
     n = n // sched.nprocs + 1
     if n > RUNQ_HALF:
         n = RUNQ_HALF
+    if not sched.pol.local_batch:
+        n = 1
+    elif sched.pol.global_batch and n > sched.pol.global_batch:
+        n = sched.pol.global_batch
     if maxn and n > maxn:
         n = maxn
     r = gqueue_take(&sched.gq, n, &got)
@@ -852,6 +852,25 @@ cdef G globrunqget(P p, int64_t maxn):
         _decref(r)
         r = nxt
     return g
+
+
+cdef G look_elsewhere(P p, bint forced):
+    """The policy's places to look once this P's own queues and timers are
+    empty (in Go's order: the global queue, then stealing)."""
+    cdef int i
+    cdef G g
+    for i in range(LOOK_MAX):
+        if sched.pol.look[i] == LOOK_GLOBAL:
+            g = globrunqget(p, 0)
+        elif sched.pol.look[i] == LOOK_STEAL:
+            if not sched.pol.steal or sched.nprocs == 1:
+                continue
+            g = steal_work(p, forced)
+        else:
+            return None
+        if g is not None:
+            return g
+    return None
 
 
 cdef G steal_work(P p, bint steal_next):
@@ -870,7 +889,7 @@ cdef G steal_work(P p, bint steal_next):
         if victim is p or runq_empty(&victim.rq):
             continue
         p.nsteal += 1
-        if runq_steal(p, victim):
+        if runq_steal(p, victim, sched.pol.steal_max):
             p.nstolen += runq_len(&p.rq)
             while True:
                 r = runq_get(&p.rq)
@@ -986,7 +1005,7 @@ cdef int idle(M m, P p) except -1:
         # says helpers should back off and another M is awake to take them.
         if gmp_load_i64(&sched.gq.size) and (
                 nidle == sched.nprocs
-                or (sched.policy == POLICY_GO and not in_backoff())):
+                or not in_backoff()):
             return 0
         if timeout < 0 and nidle == sched.nprocs and check_deadlock():
             return 0
@@ -1010,7 +1029,8 @@ cdef G findrunnable(M m):
     while True:
         if sched.stopping:
             return local_pick(p, False)
-        if (p.schedtick + 1) % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
+        if (sched.pol.global_tick and (p.schedtick + 1) % sched.pol.global_tick == 0
+                and gmp_load_i64(&sched.gq.size)):
             p.schedtick += 1
             g = globrunqget(p, 1)
             if g is not None:
@@ -1024,9 +1044,7 @@ cdef G findrunnable(M m):
         # that finds the others running Python declines (helper_declines,
         # sysmon.pxi).  One that sysmon forced awake always helps.
         if not helper_declines(m, p, woke):
-            g = globrunqget(p, 0)
-            if g is None and sched.policy == POLICY_GO and sched.nprocs > 1:
-                g = steal_work(p, woke == 2)
+            g = look_elsewhere(p, woke == 2)
         woke = 0
         if m.spinning:
             m.spinning = False
@@ -1151,16 +1169,17 @@ def stats():
             "gil_slow": p.ngil_slow, "gilwait_ns": p.ngilwait_ns,
             "forced_wakes": p.nforced, "gil_probes": p.nprobes,
         })
-    return {"procs": sched.nprocs, "policy": POLICIES[sched.policy],
+    return {"procs": sched.nprocs, "policy": sched.policy.name,
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
             "idle": gmp_load_i32(&sched.nidle),
             "backoff": in_backoff(), "ps": ps}
 
 
-def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_error,
+def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
         sysmon=None):
     """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run.
-    sysmon: a gmp.sysmon.Config, or None for no sysmon thread."""
+    policy: a gmp.policy.Policy; sysmon: a gmp.sysmon.Config, or None for
+    no sysmon thread."""
     global sched
     cdef Sched s
     cdef P p
@@ -1176,7 +1195,8 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
         raise RuntimeError("gmp.run() cannot be called from inside an M")
     s = Sched()
     s.nprocs = procs
-    s.policy = POLICIES.index(policy)
+    policy_from(&s.pol, policy)
+    s.policy = policy
     s.abort_on_error = abort_on_error
     s.allp = []
     s.ms = []

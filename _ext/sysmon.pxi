@@ -58,7 +58,7 @@ cdef inline void note_run(M m, G g) noexcept:
 
 cdef inline bint in_backoff() noexcept:
     cdef int64_t until = sched.backoff_until
-    return until != 0 and coarsetime() < until
+    return until != 0 and sched.pol.gil_learning and coarsetime() < until
 
 
 cdef void learn_gil_wait(P p, int64_t waited) noexcept:
@@ -88,7 +88,7 @@ cdef bint helper_declines(M m, P p, int32_t woke) noexcept:
     cdef int64_t t0
     cdef P q
     cdef bint work = False
-    if woke == 2 or sched.nprocs == 1 or sched.gil_slow_ns == 0:
+    if woke == 2 or sched.nprocs == 1 or not sched.pol.gil_learning:
         return False
     if woke == 1:
         return p.gil_slow_last
@@ -96,7 +96,7 @@ cdef bint helper_declines(M m, P p, int32_t woke) noexcept:
         return False          # nobody else awake: nobody to contend with
     if gmp_load_i64(&sched.gq.size):
         work = True
-    elif sched.policy == POLICY_GO:
+    elif sched.pol.steal:
         for q in sched.allp:
             if q is not p and not runq_empty(&q.rq):
                 work = True

@@ -2,16 +2,16 @@
 
 ``procs`` is the number of Ms (each an OS thread owning one P).  As in Go it
 defaults to ``GMPMAXPROCS`` when set, else to the number of CPUs this process
-may run on (its affinity mask, not the machine's CPU count).  ``policy``
-defaults to ``GMPPOLICY`` or "go".  Bad values are rejected here, before any
+may run on (its affinity mask, not the machine's CPU count).  ``policy`` is
+a gmp.policy.Policy or the name of one; it defaults to ``GMPPOLICY`` or "go".  Bad values are rejected here, before any
 thread starts, with a message naming the setting.
 """
 import os
 
+from gmp import policy as _policy
 from gmp import sysmon as _sysmon
 from gmp._ext import _core
 
-POLICIES = _core.POLICIES
 
 
 def default_procs():
@@ -45,10 +45,7 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
         raise TypeError(f"procs must be an int, not {type(procs).__name__}")
     elif procs < 1:
         raise ValueError(f"procs must be >= 1, got {procs}")
-    if policy is None:
-        policy = os.environ.get("GMPPOLICY", "go")
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; known policies: {', '.join(POLICIES)}")
+    policy = _policy.resolve(policy)
     if sysmon is None:
         sysmon = _sysmon.Config.from_env()
     elif sysmon is False:

@@ -51,7 +51,7 @@ import subprocess
 import sys
 import time
 
-POLICIES = ("go", "global")
+POLICIES = ("go", "global")       # the default; any registered policy may be named
 WORKLOADS = ("fanout_skewed", "fanout_balanced", "pipeline", "gil_release",
              "pure_python", "blocking", "blocking_coop")
 GEVENT_WORKLOADS = ("blocking",)
@@ -503,7 +503,8 @@ def _add_args(p):
 
 
 def run_cli(args):
-    from gmp.runtime import POLICIES as known
+    from gmp.policy import names
+    known = names()
     policies = [s.strip() for s in args.policies.split(",") if s.strip()]
     for pol in policies:
         if pol not in known:
