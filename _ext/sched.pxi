@@ -231,6 +231,8 @@ cdef class G:
 
 cdef class P:
     cdef readonly int id
+    cdef readonly int node      # NUMA node of its M's CPU (gmp.topology)
+    cdef int* sorder            # steal order scratch (nprocs entries)
     cdef runq_t rq
     cdef PyObject* runnext
     cdef int runnext_streak
@@ -282,6 +284,8 @@ cdef class P:
         ring_clear(&self.boundq)
         gqueue_clear(&self.inbox)
         theap_free(&self.timers)
+        free(self.sorder)
+        self.sorder = NULL
         netpoll_close(self)
 
     cdef bint has_work(self) noexcept:
@@ -300,6 +304,8 @@ cdef class M:
     cdef int64_t runstart       # coarse time curg started running (sysmon)
     cdef int64_t curgid         # id of the running G, 0 in the scheduler
     cdef readonly long tid      # threading.get_ident() of the M's thread
+    cdef readonly long native_tid
+    cdef readonly object cpus   # CPUs it pins itself to, or None
 
     def __cinit__(self, int id, P p):
         self.id = id
@@ -312,6 +318,7 @@ cdef class Sched:
     cdef list allp
     cdef list ms
     cdef int nprocs
+    cdef bint multinode
     cdef policy_t pol
     cdef object policy
     cdef gqueue_t gq
@@ -873,20 +880,50 @@ cdef G look_elsewhere(P p, bint forced):
     return None
 
 
+cdef int steal_order(P p) noexcept:
+    """Fills p.sorder with the other Ps in random order (same NUMA node first
+    when the policy says so) and returns how many."""
+    cdef int n = sched.nprocs
+    cdef int start = gmp_fastrandn(n)
+    cdef int i, k = 0, j, sweep
+    cdef P q
+    cdef bint numa = sched.multinode and sched.pol.numa_first
+    for sweep in range(2 if numa else 1):
+        for i in range(n):
+            j = (start + i) % n
+            q = <P>sched.allp[j]
+            if q is p:
+                continue
+            if numa and (q.node == p.node) != (sweep == 0):
+                continue
+            p.sorder[k] = j
+            k += 1
+    return k
+
+
+def _steal_order(int pid):
+    """The order P pid would try victims in now (for tests)."""
+    cdef P p
+    if sched is None:
+        raise NoRuntime("no runtime")
+    p = <P>sched.allp[pid]
+    n = steal_order(p)
+    return [p.sorder[i] for i in range(n)]
+
+
 cdef G steal_work(P p, bint steal_next):
     """One pass over the other Ps in random order, stealing half of the
     first non-empty runq found.  With steal_next (sysmon saw the victim make
     no progress), also a fresh G in a victim's runnext, as Go's
     stealRunNextG does; plain pointer access is safe under the GIL."""
-    cdef int n = sched.nprocs
-    cdef int start = gmp_fastrandn(n)
+    cdef int n = steal_order(p)
     cdef int i
     cdef P victim
     cdef PyObject* r
     cdef G g
     for i in range(n):
-        victim = <P>sched.allp[(start + i) % n]
-        if victim is p or runq_empty(&victim.rq):
+        victim = <P>sched.allp[p.sorder[i]]
+        if runq_empty(&victim.rq):
             continue
         p.nsteal += 1
         if runq_steal(p, victim, sched.pol.steal_max):
@@ -901,9 +938,9 @@ cdef G steal_work(P p, bint steal_next):
                     return g
     if steal_next:
         for i in range(n):
-            victim = <P>sched.allp[(start + i) % n]
+            victim = <P>sched.allp[p.sorder[i]]
             r = victim.runnext
-            if victim is p or r == NULL or (<G>r).glet is not None or (<G>r).home is not None:
+            if r == NULL or (<G>r).glet is not None or (<G>r).home is not None:
                 continue
             victim.runnext = NULL
             p.nstolen += 1
@@ -1086,6 +1123,12 @@ def _mthread(M m):
     """Body of the OS thread of an M other than M0."""
     gmp_set_m(<void*>m)
     m.tid = _threading.get_ident()
+    if m.cpus is not None:
+        try:
+            _os.sched_setaffinity(0, m.cpus)
+        except OSError as e:
+            _sys.stderr.write(f"gmp: M{m.id} could not pin itself to CPUs {m.cpus}: {e}\n")
+    m.native_tid = _threading.get_native_id()     # published once pinned
     try:
         m.schedglet = PyGreenlet_New(_mstart, NULL)
         margs = (m,)
@@ -1167,7 +1210,9 @@ def stats():
             "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
             "idle_ns": p.nidle_ns, "runs": p.nrun, "gil_fast": p.ngil_fast,
             "gil_slow": p.ngil_slow, "gilwait_ns": p.ngilwait_ns,
-            "forced_wakes": p.nforced, "gil_probes": p.nprobes,
+            "forced_wakes": p.nforced, "gil_probes": p.nprobes, "node": p.node,
+            "m_tid": p.m.native_tid if p.m is not None else 0,
+            "m_cpus": p.m.cpus if p.m is not None else None,
         })
     return {"procs": sched.nprocs, "policy": sched.policy.name,
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
@@ -1176,10 +1221,10 @@ def stats():
 
 
 def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
-        sysmon=None):
+        sysmon=None, placements=None):
     """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run.
     policy: a gmp.policy.Policy; sysmon: a gmp.sysmon.Config, or None for
-    no sysmon thread."""
+    no sysmon thread; placements: one gmp.topology.Placement per M, or None."""
     global sched
     cdef Sched s
     cdef P p
@@ -1188,6 +1233,7 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
     cdef G g
     cdef int i
     smt = None
+    m0_affinity = None
     if sched is not None:
         raise RuntimeError("gmp.run() is already running in this process; "
                            "start more Gs with gmp.go()")
@@ -1204,8 +1250,16 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
     s.gil_slow_ns = <int64_t>(_sys.getswitchinterval() * 0.8e9)
     for i in range(procs):
         p = P(i)
+        p.sorder = <int*>malloc(procs * sizeof(int))
+        if p.sorder == NULL:
+            raise MemoryError()
+        m = M(i, p)
+        if placements is not None:
+            m.cpus = placements[i].cpus
+            p.node = placements[i].node
         s.allp.append(p)
-        s.ms.append(M(i, p))
+        s.ms.append(m)
+    s.multinode = len({(<P>q).node for q in s.allp}) > 1
     sched = s
     m0 = <M>s.ms[0]
     try:
@@ -1230,6 +1284,10 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
                                          name=f"gmp-M{m.id}", daemon=True)
         gmp_set_m(<void*>m0)
         m0.tid = _threading.get_ident()
+        m0.native_tid = _threading.get_native_id()
+        if m0.cpus is not None:
+            m0_affinity = _os.sched_getaffinity(0)
+            _os.sched_setaffinity(0, m0.cpus)
         m0.schedglet = PyGreenlet_New(_mstart, NULL)
         for m in s.ms[1:]:
             m.thread.start()
@@ -1246,6 +1304,8 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
         s.sysmon_stop = True
         if smt is not None:
             smt.join()
+        if m0_affinity is not None:
+            _os.sched_setaffinity(0, m0_affinity)
         gmp_set_m(NULL)
         sched = None
         teardown(s)

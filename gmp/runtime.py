@@ -10,6 +10,7 @@ import os
 
 from gmp import policy as _policy
 from gmp import sysmon as _sysmon
+from gmp import topology as _topology
 from gmp._ext import _core
 
 
@@ -27,7 +28,8 @@ def default_procs():
     return len(os.sched_getaffinity(0))
 
 
-def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None, **kwargs):
+def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None, pin=None,
+        **kwargs):
     """Run ``main(*args, **kwargs)`` as the main G and return its result.
 
     When the main G returns, every other G is cancelled (see gmp.Killed) and
@@ -35,7 +37,9 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     in another G is reported once on stderr and kept for join()/result();
     with ``abort_on_error=True`` it stops the runtime and run() raises it.
     ``sysmon`` is a gmp.sysmon.Config (default: from ``GMPDEBUG``; see
-    gmp.sysmon), or False for no sysmon thread.
+    gmp.sysmon), or False for no sysmon thread.  ``pin`` pins each M to a
+    CPU: "none" (default, or ``GMPPIN``), "compact", "scatter" or a CPU list
+    (gmp.topology); an impossible request raises ValueError here.
     """
     if not callable(main):
         raise TypeError(f"gmp.run() main must be callable, not {type(main).__name__}")
@@ -46,8 +50,11 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     elif procs < 1:
         raise ValueError(f"procs must be >= 1, got {procs}")
     policy = _policy.resolve(policy)
+    placements = _topology.plan(procs, pin)
+    if all(pl.cpus is None and pl.node == 0 for pl in placements):
+        placements = None
     if sysmon is None:
         sysmon = _sysmon.Config.from_env()
     elif sysmon is False:
         sysmon = None
-    return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon)
+    return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon, placements)
