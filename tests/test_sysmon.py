@@ -100,3 +100,37 @@ def test_stuck_p_fresh_gs_are_taken_by_another_m():
     m0, ran, t0, t1, st = gmp.run(main, procs=2)
     assert len(ran) == 8
     assert all(tid != m0 and t < t1 for tid, t in ran), (ran, st)
+
+
+def test_sysmon_forces_wake_when_helpers_are_not_woken():
+    """With a policy that never wakes helper Ms on spawn, only sysmon's
+    stuck-P check can get the fresh Gs off a P whose M is blocked."""
+    from gmp.policy import Policy
+    pol = Policy("nowake", wake_helpers=False)
+
+    def main():
+        m0 = threading.get_ident()
+        ran = []
+        for _ in range(8):
+            gmp.go(lambda: ran.append(threading.get_ident()))
+        time.sleep(0.2)                # blocks M0 (the workload)
+        return m0, list(ran), _core.stats()
+
+    m0, ran, st = gmp.run(main, procs=2, policy=pol)
+    assert len(ran) == 8 and m0 not in ran
+    assert sum(p["forced_wakes"] for p in st["ps"]) >= 1
+
+
+def test_no_sysmon_no_forced_wakes():
+    from gmp.policy import Policy
+    pol = Policy("nowake2", wake_helpers=False)
+
+    def main():
+        ran = []
+        for _ in range(4):
+            gmp.go(lambda: ran.append(threading.get_ident()))
+        time.sleep(0.05)
+        return _core.stats()
+
+    st = gmp.run(main, procs=2, policy=pol, sysmon=False)
+    assert sum(p["forced_wakes"] for p in st["ps"]) == 0

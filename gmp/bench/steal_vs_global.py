@@ -493,10 +493,10 @@ def _add_args(p):
     p.add_argument("--workloads", default=",".join(WORKLOADS),
                    help="comma-separated workloads (default: all)")
     p.add_argument("--repeat", type=int, default=None,
-                   help="runs per cell, interleaved; the median is shown (default 3, quick 1)")
+                   help="runs per cell, interleaved; the median is shown (default 3, quick 2)")
     p.add_argument("--scale", type=float, default=None,
-                   help="work per run (default 1.0, quick 0.4)")
-    p.add_argument("--quick", action="store_true", help="small sizes, one run per cell (< 1 min)")
+                   help="work per run (default 1.0, quick 0.5)")
+    p.add_argument("--quick", action="store_true", help="half sizes, two runs per cell (< 1 min)")
     p.add_argument("--no-gevent", action="store_true", help="skip the gevent comparison")
     p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     p.add_argument("--timeout", type=float, default=120, help="per-run timeout, s")
@@ -516,8 +516,8 @@ def run_cli(args):
     if args.procs < 1:
         raise SystemExit("--procs must be >= 1")
     procs_list = sorted({1, args.procs})
-    repeat = args.repeat or (1 if args.quick else 3)
-    scale = args.scale or (0.4 if args.quick else 1.0)
+    repeat = args.repeat or (2 if args.quick else 3)
+    scale = args.scale or (0.5 if args.quick else 1.0)
     with_gevent = not args.no_gevent
     if with_gevent:
         try:
