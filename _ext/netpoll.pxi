@@ -52,6 +52,7 @@ cdef int netpoll_wait(P p, int64_t timeout_ns) except -1:
     cdef uint64_t buf
     with nogil:
         n = gmp_epoll_wait_ns(p.epfd, events, NETPOLL_EVENTS, timeout_ns)
+        p.wake_ns = gmp_nanotime()      # GIL-wait learning (sysmon.pxi)
     for i in range(n):
         if events[i].data.u64 == EVFD_TAG:
             c_read(p.evfd, &buf, 8)
