@@ -294,24 +294,46 @@ def _sysmon_main(Sched s, cfg):
                 next_trace += trace_ns
                 if next_trace <= now:
                     next_trace = now + trace_ns
-                cfg.trace(schedtrace_line(s, now))
+                cfg.trace(schedtrace_line(s, now, cfg.detail))
                 if delay > trace_ns:
                     delay = trace_ns
     finally:
         free(pv)
 
 
-cdef str schedtrace_line(Sched s, int64_t now):
-    """Go's schedtrace line (runtime/proc.go schedtrace, non-detailed)."""
+cdef str schedtrace_line(Sched s, int64_t now, bint detail):
+    """Go's schedtrace line (runtime/proc.go schedtrace).  With detail
+    (GMPDEBUG=scheddetail=1) the queue list gives way to one line per P, M
+    and G, as Go prints them; G status numbers are Go's (1 runnable,
+    2 running, 4 waiting) with the wait reason in parentheses."""
     cdef P p
+    cdef M m
+    cdef G g
     cdef int nidle = 0
     cdef list q = []
+    cdef list lines
     for p in s.allp:
         if gmp_load_i32(&p.sleeping):
             nidle += 1
         q.append(str(runq_len(&p.rq) + p.boundq.n + gmp_load_i64(&p.inbox.size)
                      + (1 if p.runnext != NULL else 0)))
-    return (f"SCHED {(now - s.start_ns) // 1000000}ms: gomaxprocs={s.nprocs} "
+    head = (f"SCHED {(now - s.start_ns) // 1000000}ms: gomaxprocs={s.nprocs} "
             f"idleprocs={nidle} threads={s.nprocs + 1} "
             f"spinningthreads={gmp_load_i32(&s.nspinning)} idlethreads={nidle} "
-            f"runqueue={gmp_load_i64(&s.gq.size)} [ {' '.join(q)} ]")
+            f"runqueue={gmp_load_i64(&s.gq.size)}")
+    if not detail:
+        return f"{head} [ {' '.join(q)} ]"
+    lines = [head]
+    for p in s.allp:
+        lines.append(f"  P{p.id}: status={0 if gmp_load_i32(&p.sleeping) else 1} "
+                     f"schedtick={p.schedtick} m={p.m.id} runqsize={q[p.id]} "
+                     f"timerslen={p.timers.n} steals={p.nstolen} globalpulls={p.nglobal}")
+    for m in s.ms:
+        lines.append(f"  M{m.id}: p={m.p.id} curg={m.curg.id if m.curg is not None else -1} "
+                     f"spinning={'true' if m.spinning else 'false'} "
+                     f"blocked={'true' if gmp_load_i32(&m.p.sleeping) else 'false'}")
+    for g in allg_list():
+        reason = g.waitreason if g.status == GWAITING else ""
+        mid = g.home.m.id if g.home is not None else -1
+        lines.append(f"  G{g.id}: status={(0, 1, 2, 4, 6)[g.status]}({reason}) m={mid}")
+    return "\n".join(lines)

@@ -19,12 +19,15 @@ sleep) and
 
     threads counts the Ms plus sysmon; the bracket lists each P's local
     runnable Gs (runq, bound queue, inbox and runnext), as DESIGN.md shows
-    it (Go itself prints ``[3 0]``).
+    it (Go itself prints ``[3 0]``).  With ``scheddetail=1`` the bracket
+    gives way to one line per P, M and G in Go's detailed form
+    (``  P0: status=1 schedtick=12 m=0 runqsize=3 ...``,
+    ``  M1: p=1 curg=7 ...``, ``  G7: status=4(chan receive) m=1``).
 
 GMPDEBUG is parsed as Go parses GODEBUG: comma-separated ``key=value``
 pairs, later keys win, unknown keys are ignored; values of the keys gmp
 knows are integers (a bad one is a ValueError naming it).  Known keys:
-``schedtrace`` (ms), ``sysmonlong`` (ms, 0 disables the report),
+``schedtrace`` (ms), ``scheddetail`` (0/1), ``sysmonlong`` (ms, 0 disables the report),
 ``sysmonstuck`` (us, 0 disables the forced wake-up), ``sysmon`` (0 turns the
 thread off).
 """
@@ -55,13 +58,14 @@ class Config:
     """What the sysmon thread does; see the module docstring."""
 
     def __init__(self, stuck_ms=1.0, long_ms=100.0, schedtrace_ms=0, out=None,
-                 on_long=None, on_trace=None):
+                 on_long=None, on_trace=None, detail=False):
         self.stuck_ns = int(stuck_ms * 1e6)
         self.long_ns = int(long_ms * 1e6)
         self.trace_ns = int(schedtrace_ms * 1e6)
         self.out = out
         self.on_long = on_long
         self.on_trace = on_trace
+        self.detail = bool(detail)
         self.incidents = []
 
     @classmethod
@@ -71,7 +75,8 @@ class Config:
             return None
         return cls(stuck_ms=d.get("sysmonstuck", 1000) / 1000.0,
                    long_ms=d.get("sysmonlong", 100),
-                   schedtrace_ms=d.get("schedtrace", 0))
+                   schedtrace_ms=d.get("schedtrace", 0),
+                   detail=bool(d.get("scheddetail", 0)))
 
     def _write(self, text):
         out = self.out if self.out is not None else sys.stderr

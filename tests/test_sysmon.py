@@ -51,6 +51,30 @@ def test_schedtrace_lines_match_go_format():
         assert len(m.group(8).split()) == 2
 
 
+def test_scheddetail_adds_p_m_and_g_lines():
+    traces = []
+    cfg = sysmon.Config(schedtrace_ms=5, detail=True, on_trace=traces.append)
+
+    def main():
+        c = gmp.Chan()
+        parked = gmp.go(c.recv)
+        t_end = time.perf_counter() + 10
+        while not traces and time.perf_counter() < t_end:
+            hashlib.sha256(b"x" * (1 << 20)).digest()   # GIL-free: sysmon gets in
+            gmp.gosched()
+        c.send(1)
+        return parked.id
+
+    parked_id = gmp.run(main, procs=2, sysmon=cfg)
+    assert traces
+    lines = traces[0].split("\n")
+    assert lines[0].startswith("SCHED ") and "[" not in lines[0]
+    assert [ln.split(":")[0] for ln in lines[1:5]] == ["  P0", "  P1", "  M0", "  M1"]
+    assert re.search(r"^  P0: status=[01] schedtick=\d+ m=0 runqsize=\d+", lines[1])
+    assert f"  G{parked_id}: status=4(chan receive) m=0" in lines
+    assert "  G1: status=2() m=0" in lines
+
+
 def test_long_running_g_reported_once_with_stack():
     reports = []
     got = threading.Event()
