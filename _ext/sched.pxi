@@ -257,6 +257,9 @@ cdef class P:
     cdef readonly int64_t nkicks
     cdef readonly int64_t nparks
     cdef readonly int64_t nidle_ns
+    cdef readonly int64_t nfds         # fds registered with epfd (netpoll.pxi)
+    cdef uint32_t lastpoll             # schedtick of the last netpoll
+    cdef readonly int64_t npollready   # Gs readied by the netpoller
 
     def __cinit__(self, int id):
         self.id = id
@@ -683,6 +686,8 @@ cdef G local_pick(P p, bint fast):
     if fast:
         if p.schedtick % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
             return None
+        if netpoll_due(p):
+            return None
         if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
             return None
         if sched.stopping:
@@ -952,10 +957,14 @@ cdef G findrunnable(M m):
             g = globrunqget(p, 1)
             if g is not None:
                 return g
+        if netpoll_due(p):
+            netpoll_poll(p)
         g = local_pick(p, False)
         if g is not None:
             return g
         if p.timers.n and run_timers(p):
+            continue
+        if p.nfds and netpoll_poll(p):
             continue
         g = globrunqget(p, 0)
         if g is not None:
@@ -1079,7 +1088,7 @@ def stats():
             "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn,
             "steal_attempts": p.nsteal, "stolen": p.nstolen,
             "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
-            "idle_ns": p.nidle_ns,
+            "idle_ns": p.nidle_ns, "fds": p.nfds, "netpoll_ready": p.npollready,
         })
     return {"procs": sched.nprocs, "policy": POLICIES[sched.policy],
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
