@@ -9,6 +9,7 @@
     sched.pxi    G, P, M, the scheduler loop, park/ready, spawn, run, kill
     chan.pxi     channels and select
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
+    blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
@@ -96,3 +97,4 @@ include "netpoll.pxi"
 include "sched.pxi"
 include "chan.pxi"
 include "sync.pxi"
+include "blocking.pxi"

@@ -957,13 +957,15 @@ cdef G findrunnable(M m):
             g = globrunqget(p, 1)
             if g is not None:
                 return g
+        # Expired timers first, as Go's checkTimers: a G that keeps
+        # yielding must not starve the Gs whose sleep is over.
+        if p.timers.n:
+            run_timers(p)
         if netpoll_due(p):
             netpoll_poll(p)
         g = local_pick(p, False)
         if g is not None:
             return g
-        if p.timers.n and run_timers(p):
-            continue
         if p.nfds and netpoll_poll(p):
             continue
         g = globrunqget(p, 0)
