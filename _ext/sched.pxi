@@ -736,6 +736,11 @@ cdef int schedule_from(M m, G g) except -1:
     """Called by a G that parked or yielded: switch to the next G directly
     when the P has one at hand, else to the scheduler greenlet."""
     cdef G nxt = local_pick(m.p, True)
+    if nxt is not None and nxt.glet is None and not m.gfree:
+        # A new greenlet inherits the Python recursion depth of the one that
+        # starts it: start it from g0, not from deep inside this G's stack.
+        runnext_put(m.p, nxt)
+        nxt = None
     if nxt is None:
         PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
     elif nxt is g:
