@@ -11,6 +11,7 @@
     sysmon.pxi   latency histograms, GIL-wait learning, inject(), sysmon
     chan.pxi     channels and select
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
+    blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
@@ -110,3 +111,4 @@ include "sched.pxi"
 include "sysmon.pxi"
 include "chan.pxi"
 include "sync.pxi"
+include "blocking.pxi"

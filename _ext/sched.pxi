@@ -287,6 +287,9 @@ cdef class P:
     cdef readonly int64_t ngilwait_ns
     cdef readonly int64_t nforced
     cdef readonly int64_t nbackoff_skips
+    cdef readonly int64_t nfds         # fds registered with epfd (netpoll.pxi)
+    cdef uint32_t lastpoll             # schedtick of the last netpoll
+    cdef readonly int64_t npollready   # Gs readied by the netpoller
 
     def __cinit__(self, int id):
         self.id = id
@@ -745,6 +748,8 @@ cdef G local_pick(P p, bint fast):
         if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
                 and gmp_load_i64(&sched.gq.size)):
             return None
+        if netpoll_due(p):
+            return None
         if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
             return None
         if sched.stopping:
@@ -793,6 +798,11 @@ cdef int schedule_from(M m, G g) except -1:
     """Called by a G that parked or yielded: switch to the next G directly
     when the P has one at hand, else to the scheduler greenlet."""
     cdef G nxt = local_pick(m.p, True)
+    if nxt is not None and nxt.glet is None and not m.gfree:
+        # A new greenlet inherits the Python recursion depth of the one that
+        # starts it: start it from g0, not from deep inside this G's stack.
+        runnext_put(m.p, nxt)
+        nxt = None
     if nxt is None:
         PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
     elif nxt is g:
@@ -1089,19 +1099,25 @@ cdef G findrunnable(M m):
     while True:
         if sched.stopping:
             return local_pick(p, False)
-        # Timers first, as Go's findRunnable does: a P that always has a G
-        # at hand must still wake its sleepers on time.
+        # Expired timers first, as Go's checkTimers: a G that keeps
+        # yielding must not starve the Gs whose sleep is over.
         if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
             run_timers(p)
-        if (sched.pol.global_tick and (p.schedtick + 1) % sched.pol.global_tick == 0
+        # Fairness: every global_tick-th pick comes from the global queue.
+        # local_pick's fast path hands over to us on exactly such a tick.
+        if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
                 and gmp_load_i64(&sched.gq.size)):
             p.schedtick += 1
             g = globrunqget(p, 1)
             if g is not None:
                 return g
+        if netpoll_due(p):
+            netpoll_poll(p)
         g = local_pick(p, False)
         if g is not None:
             return g
+        if p.nfds and netpoll_poll(p):
+            continue
         # Taking work from others (global queue, stealing) is helping: an M
         # that finds the others running Python declines (helper_declines,
         # sysmon.pxi).  One that sysmon forced awake always helps.
@@ -1246,6 +1262,7 @@ def stats():
             "forced_wakes": p.nforced, "gil_probes": p.nprobes, "node": p.node,
             "m_tid": p.m.native_tid if p.m is not None else 0,
             "m_cpus": p.m.cpus if p.m is not None else None,
+            "fds": p.nfds, "netpoll_ready": p.npollready,
         })
     return {"procs": sched.nprocs, "policy": sched.policy.name,
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),

@@ -17,17 +17,23 @@ from gmp._ext import _core
 from gmp.debug import gmpdebug, install_dump_signal
 
 
+def env_positive_int(name):
+    """The positive integer in environment variable `name`, or None if unset."""
+    env = os.environ.get(name)
+    if not env:
+        return None
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {env!r}")
+    return n
+
+
 def default_procs():
-    env = os.environ.get("GMPMAXPROCS")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"GMPMAXPROCS must be a positive integer, got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"GMPMAXPROCS must be a positive integer, got {env!r}")
-        return n
-    return len(os.sched_getaffinity(0))
+    n = env_positive_int("GMPMAXPROCS")
+    return n if n is not None else len(os.sched_getaffinity(0))
 
 
 def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None, pin=None,
