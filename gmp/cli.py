@@ -28,7 +28,8 @@ def _version(args):
 
 
 # (module, function) pairs that add their subcommands to a subparsers object.
-_TOP = [("gmp.profile", "add_parser"), ("gmp.flame.cli", "add_flame_parser")]
+_TOP = [("gmp.monkey", "add_parser"), ("gmp.profile", "add_parser"),
+        ("gmp.flame.cli", "add_flame_parser")]
 _BENCH = [("gmp.bench.steal_vs_global", "add_parser")]
 
 

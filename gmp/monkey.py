@@ -34,6 +34,7 @@ runs the script as ``__main__`` inside ``gmp.run`` - what ``gmp run`` does.
 """
 import _socket
 import _thread
+import argparse
 import contextvars
 import io
 import os
@@ -587,14 +588,55 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True):
         _warn_early_imports()
 
 
-def run_script(path, argv, procs=None):
+def run_script(path, argv, procs=None, duration=None):
     """Patches, then runs the script at `path` as ``__main__`` with sys.argv
-    = [path, *argv] inside gmp.run (the script body is the main G)."""
+    = [path, *argv] inside gmp.run (the script body is the main G).  With
+    `duration`, the script is stopped (its Gs cancelled) after that many
+    seconds, as ``py-spy record --duration`` does."""
     import runpy
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"gmp: no such script: {path}")
     patch_all()
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
 
     def main():
-        runpy.run_path(path, run_name="__main__")
+        if duration is None:
+            runpy.run_path(path, run_name="__main__")
+            return
+        g = gmp.go(runpy.run_path, path, run_name="__main__")
+        if g.join(duration):
+            g.result()
     return gmp.run(main, procs=procs)
+
+
+def script_argv(args, command):
+    """The script and its arguments from an argparse REMAINDER (a leading
+    "--" dropped); None, after saying so, if there is no script."""
+    argv = list(args.script)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print(f"gmp {command}: give a script to run: gmp {command} [options] [--] script.py [args...]",
+              file=sys.stderr)
+        return None
+    return argv
+
+
+def _run_cmd(args):
+    argv = script_argv(args, "run")
+    if argv is None:
+        return 2
+    run_script(argv[0], argv[1:], procs=args.procs)
+    return 0
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "run", help="run an unmodified script on gmp, monkey patched",
+        description="Patch the standard library (gmp.monkey.patch_all) and run "
+                    "SCRIPT as __main__ in the main G.")
+    p.add_argument("--procs", type=int, help="number of Ms (default GMPMAXPROCS or CPUs)")
+    p.add_argument("script", nargs=argparse.REMAINDER, help="script.py [args...]")
+    p.set_defaults(func=_run_cmd)
+    return p

@@ -29,8 +29,6 @@ sample period, and restored afterwards.  That costs nothing by itself: the
 GIL changes hands only when the sampler asks for it.
 """
 import argparse
-import os
-import runpy
 import sys
 import threading
 import time
@@ -169,43 +167,27 @@ def write_profile(profile, path, format="raw"):
 
 
 def run_script_profiled(argv, profiler, duration=None):
-    """Run a script (argv[0]) as __main__ on gmp under `profiler`."""
-    import gmp
-
-    path = argv[0]
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"gmp profile: no such script: {path}")
-
-    def main():
-        old_argv = sys.argv
-        sys.argv = list(argv)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-        try:
-            if duration is None:
-                runpy.run_path(path, run_name="__main__")
-            else:
-                g = gmp.go(runpy.run_path, path, run_name="__main__")
-                g.join(duration)
-        finally:
-            sys.argv = old_argv
-            del sys.path[0]
+    """Run a script (argv[0]) as ``gmp run`` does, under `profiler`."""
+    from gmp.monkey import run_script
 
     with profiler:
         try:
-            gmp.run(main)
+            run_script(argv[0], argv[1:], duration=duration)
         except SystemExit as e:
             if e.code not in (None, 0):
                 raise
 
 
+SUFFIX = {"raw": "txt", "speedscope": "json", "svg": "svg"}
+
+
 def _profile_cmd(args):
-    argv = list(args.script)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    if not argv:
-        print("gmp profile: give a script to run after --", file=sys.stderr)
+    from gmp.monkey import script_argv
+
+    argv = script_argv(args, "profile")
+    if argv is None:
         return 2
-    out = args.output or f"profile.{'txt' if args.format == 'raw' else 'json' if args.format == 'speedscope' else 'svg'}"
+    out = args.output or f"profile.{SUFFIX[args.format]}"
     if args.py_spy:
         import shutil
         import subprocess

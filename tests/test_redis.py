@@ -1,44 +1,7 @@
 """redis-py against a real redis-server, under gmp.monkey.patch_all()."""
-import os
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 
 from patched import run_patched
-
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytest.importorskip("redis")
-if not os.path.exists(REDIS):
-    pytest.skip("redis-server not installed", allow_module_level=True)
-
-
-@pytest.fixture
-def redis_port(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--dir", str(tmp_path), "--maxclients", "4000"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        end = time.monotonic() + 10
-        while True:                       # bounded: until it accepts
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                    c.sendall(b"PING\r\n")
-                    if c.recv(10).startswith(b"+PONG"):
-                        break
-            except OSError:
-                if time.monotonic() > end or p.poll() is not None:
-                    raise
-                time.sleep(0.01)
-        yield port
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
 
 
 @pytest.mark.parametrize("procs", [1, 2, 4])

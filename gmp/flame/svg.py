@@ -32,7 +32,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
+from html import escape  # not xml.sax.saxutils: it drags in urllib, http and ssl
 
 from .folded import Profile, Stack, parse_frame
 
@@ -130,7 +130,7 @@ def _render(
         out.append(
             f'<g class="f"><title>{escape(tip)}</title>'
             f'<rect x="{px:.2f}" y="{py}" width="{w:.2f}" height="{FRAME_HEIGHT - 1}"'
-            f" fill={quoteattr(fill)}/>"
+            f' fill="{escape(fill)}"/>'
             f'<text x="{px + 3:.2f}" y="{py + FRAME_HEIGHT - 4}">{escape(_fit(node.label, w))}</text></g>'
         )
     out.append("</svg>\n")
