@@ -1187,6 +1187,26 @@ def go(fn, *args, **kwargs):
     return newproc(fn, args, kwargs)
 
 
+def go_on(int pid, fn, *args, **kwargs):
+    """Start fn in a new G bound to P `pid` from birth: it runs only on that
+    P's M and is never stolen (the main G is placed this way).  For work that
+    must be spread over every M, such as one accept loop per M."""
+    cdef G g
+    if not callable(fn):
+        raise TypeError(f"go_on() target must be callable, not {type(fn).__name__}")
+    if sched is None or getm() is None:
+        raise NoRuntime("go_on() needs a running runtime")
+    if not 0 <= pid < sched.nprocs:
+        raise ValueError(f"no P {pid}: procs is {sched.nprocs}")
+    g = newg(fn, args, kwargs)
+    g.home = <P>sched.allp[pid]
+    if sched.stopping:
+        finish_unstarted(g)
+    else:
+        ready(g, False)
+    return g
+
+
 def gosched():
     """Yield: let every G queued on this P run before this one continues."""
     gosched_g(begin_park())

@@ -45,6 +45,7 @@ import os
 import socket
 import time
 
+from gmp._ext import _core
 from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep, go as _go
 from gmp.blocking import blocking
 
@@ -221,10 +222,36 @@ def listen(addr, backlog=None, reuse_port=False, fast_open=None):
     return Listener(sock)
 
 
-def serve(listener, handler):
+def serve(listener, handler, per_m=None):
     """Runs handler(conn, addr) in a new G for every accepted connection
     until the listener is closed.  Temporary accept errors (out of fds,
-    buffers or memory) back off 5 ms, doubling up to 1 s, and keep serving."""
+    buffers or memory) back off 5 ms, doubling up to 1 s, and keep serving.
+
+    With several Ms (and per_m not False) the listener is served by an
+    accept loop on every M, each on its own dup() of the listening socket,
+    so each is registered with its own P's epoll: a connection wakes the
+    idle Ms' loops, one accepts, the others see EAGAIN.  An M stalled in a
+    call gmp cannot see therefore stops neither accepting nor serving: the
+    others accept, and handlers start on the accepting M.  (EPOLLEXCLUSIVE
+    would wake only one loop, but may leave the event with the stalled M's
+    epoll; the extra wake-ups are the price of never stalling.)"""
+    nprocs = _core.nprocs()
+    me = _core.current()
+    extra = []
+    if (per_m is None or per_m) and nprocs > 1 and me is not None:
+        for pid in range(nprocs):
+            if pid != me.home_p:
+                dup = Listener(listener.socket.dup())
+                extra.append(dup)
+                _core.go_on(pid, _accept_loop, dup, handler)
+    try:
+        _accept_loop(listener, handler)
+    finally:
+        for dup in extra:
+            dup.close()
+
+
+def _accept_loop(listener, handler):
     delay = 0.0
     while True:
         try:
