@@ -238,12 +238,16 @@ def serve(listener, handler, per_m=None):
     nprocs = _core.nprocs()
     me = _core.current()
     extra = []
-    if (per_m is None or per_m) and nprocs > 1 and me is not None:
+    if (per_m is None or per_m) and nprocs > 1 and me is not None and isinstance(listener, Listener):
         for pid in range(nprocs):
-            if pid != me.home_p:
+            if pid == me.home_p:
+                continue
+            try:
                 dup = Listener(listener.socket.dup())
-                extra.append(dup)
-                _core.go_on(pid, _accept_loop, dup, handler)
+            except OSError:
+                break       # out of fds (EMFILE): serve on the loops we have
+            extra.append(dup)
+            _core.go_on(pid, _accept_loop, dup, handler)
     try:
         _accept_loop(listener, handler)
     finally:
