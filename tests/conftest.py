@@ -1,0 +1,67 @@
+"""Shared fixtures for the gmp test suite.
+
+* ``procs``: every scheduling primitive runs with 1, 2 and 4 Ms, because the
+  bugs that matter (a bound G woken on the wrong thread, a lost wake-up across
+  Ps) only show with several Ms.
+* ``grun``: ``gmp.run`` with ``procs`` bound.
+* a hang guard: a runtime bug usually shows as a hang, so each test gets an
+  alarm that raises ``Hang`` in the main thread, and, should the main thread
+  never run Python again (parked in ``epoll_wait`` and the runtime retries on
+  EINTR), a faulthandler backstop that dumps every thread and ends the run.
+  ``@pytest.mark.hang_timeout(seconds)`` changes the limit for one test.
+"""
+import faulthandler
+import functools
+import signal
+import sys
+
+import pytest
+
+import gmp
+
+DEFAULT_HANG_TIMEOUT = 60.0
+BACKSTOP_GRACE = 30.0
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: a long-running test (deselect with -m 'not slow')"
+    )
+    config.addinivalue_line(
+        "markers", "hang_timeout(seconds): per-test limit of the hang guard"
+    )
+
+
+class Hang(Exception):
+    """The test ran past its hang guard: the runtime is most likely stuck."""
+
+
+def _on_alarm(signum, frame):
+    raise Hang("test ran past its hang guard; the runtime is probably stuck")
+
+
+@pytest.fixture(autouse=True)
+def hang_guard(request):
+    marker = request.node.get_closest_marker("hang_timeout")
+    limit = marker.args[0] if marker else DEFAULT_HANG_TIMEOUT
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    faulthandler.dump_traceback_later(limit + BACKSTOP_GRACE, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(params=[1, 2, 4], ids=lambda n: f"procs{n}")
+def procs(request):
+    return request.param
+
+
+@pytest.fixture
+def grun(procs):
+    """``gmp.run`` with the parametrized number of Ms."""
+    return functools.partial(gmp.run, procs=procs)
+
