@@ -177,22 +177,29 @@ def test_mutex_unlock_wakes_a_waiter_on_another_g(grun):
 # --- RWMutex -----------------------------------------------------------------
 
 
+def _assert_n_hold_at_once(n, acquire, release):
+    """``n`` Gs acquire and then wait until all ``n`` hold at the same time,
+    which they reach only if the primitive admits ``n`` holders at once."""
+    holding, release_all = gmp.Chan(), gmp.Event()
+
+    def holder():
+        acquire()
+        holding.send(None)
+        release_all.wait()
+        release()
+
+    gs = [gmp.go(holder) for _ in range(n)]
+    for _ in gs:
+        holding.recv()
+    release_all.set()
+    for g in gs:
+        g.result()
+
+
 def test_rwmutex_admits_many_readers_at_once(grun):
     def main():
-        rw, holding, release = gmp.RWMutex(), gmp.Chan(), gmp.Event()
-
-        def reader():
-            rw.rlock()
-            holding.send(None)  # all readers reach this only if they share the lock
-            release.wait()
-            rw.runlock()
-
-        gs = [gmp.go(reader) for _ in range(5)]
-        for _ in gs:
-            holding.recv()
-        release.set()
-        for g in gs:
-            g.result()
+        rw = gmp.RWMutex()
+        _assert_n_hold_at_once(5, rw.rlock, rw.runlock)
         rw.lock()  # all readers gone: the writer gets in
         rw.unlock()
 
@@ -386,20 +393,10 @@ def test_semaphore_bounds_concurrent_holders(grun):
 
 def test_semaphore_admits_n_holders_at_once(grun):
     def main():
-        sem, holding, release = gmp.Semaphore(3), gmp.Chan(), gmp.Event()
-
-        def holder():
-            sem.acquire()
-            holding.send(None)
-            release.wait()
-            sem.release()
-
-        gs = [gmp.go(holder) for _ in range(3)]
-        for _ in gs:
-            holding.recv()
-        release.set()
-        for g in gs:
-            g.result()
+        sem = gmp.Semaphore(3)
+        _assert_n_hold_at_once(3, sem.acquire, sem.release)
+        with gmp.Timeout(SLACK):
+            sem.acquire()  # every permit came back
 
     grun(main)
 
