@@ -5,9 +5,12 @@
   Ps) only show with several Ms.
 * ``grun``: ``gmp.run`` with ``procs`` bound.
 * a hang guard: a runtime bug usually shows as a hang, so each test gets an
-  alarm that raises ``Hang`` in the main thread, and, should the main thread
-  never run Python again (parked in ``epoll_wait`` and the runtime retries on
-  EINTR), a faulthandler backstop that dumps every thread and ends the run.
+  alarm that raises ``Hang`` in the main thread.  The signal handler runs in
+  whatever G is current on M0, which may just die of it, so the alarm repeats
+  every ``HANG_REPEAT`` seconds until the test ends (a livelock of many Gs
+  unwinds G by G).  Should the main thread never run Python again (parked in
+  ``epoll_wait`` and the runtime retries on EINTR), a faulthandler backstop
+  dumps every thread and ends the run.
   ``@pytest.mark.hang_timeout(seconds)`` changes the limit for one test.
 """
 import faulthandler
@@ -21,6 +24,7 @@ import gmp
 
 DEFAULT_HANG_TIMEOUT = 60.0
 BACKSTOP_GRACE = 30.0
+HANG_REPEAT = 0.2
 
 
 def pytest_configure(config):
@@ -32,8 +36,9 @@ def pytest_configure(config):
     )
 
 
-class Hang(Exception):
-    """The test ran past its hang guard: the runtime is most likely stuck."""
+class Hang(BaseException):
+    """The test ran past its hang guard: the runtime is most likely stuck.
+    A BaseException, so that ``except Exception`` loops in Gs let it through."""
 
 
 def _on_alarm(signum, frame):
@@ -45,7 +50,7 @@ def hang_guard(request):
     marker = request.node.get_closest_marker("hang_timeout")
     limit = marker.args[0] if marker else DEFAULT_HANG_TIMEOUT
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
+    signal.setitimer(signal.ITIMER_REAL, limit, HANG_REPEAT)
     faulthandler.dump_traceback_later(limit + BACKSTOP_GRACE, exit=True, file=sys.__stderr__)
     try:
         yield
