@@ -58,3 +58,49 @@ Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
     like asyncio.CancelledError), Deadlock, NoRuntime.
 """
+
+__version__ = "0.1.0"
+
+from gmp._ext._core import (
+    Chan,
+    ChanClosed,
+    Deadlock,
+    Event,
+    G,
+    Killed,
+    Mutex,
+    NoRuntime,
+    Recv,
+    Semaphore,
+    Send,
+    Timeout,
+    TimeoutError,
+    WaitGroup,
+    current,
+    go,
+    gosched,
+    select,
+    sleep,
+)
+from gmp.context import (
+    Canceled,
+    Context,
+    DeadlineExceeded,
+    background,
+    with_cancel,
+    with_deadline,
+    with_timeout,
+    with_value,
+)
+from gmp.debug import dump
+from gmp.runtime import run
+from gmp.sync import Cond, Once, RWMutex
+
+__all__ = [
+    "run", "go", "G", "current", "sleep", "gosched", "dump",
+    "Chan", "select", "Recv", "Send",
+    "WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "Event",
+    "Timeout", "Context", "background", "with_cancel", "with_timeout",
+    "with_deadline", "with_value", "Canceled", "DeadlineExceeded",
+    "ChanClosed", "TimeoutError", "Killed", "Deadlock", "NoRuntime",
+]

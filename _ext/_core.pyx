@@ -1,0 +1,98 @@
+# cython: language_level=3
+"""gmp's compiled core: one extension module built from one file per job.
+
+    runq.pxi     the per-P lock-free ring of fresh Gs (Go's runq), the owner-only
+                 ring of bound Gs, the inbox, and the global run queue
+    waitq.pxi    wait queues of parked Gs (channels, sync, join), as C arrays
+    timers.pxi   the per-P 4-ary timer heap
+    netpoll.pxi  the per-P epoll instance and eventfd the M sleeps on
+    sched.pxi    G, P, M, the scheduler loop, park/ready, spawn, run, kill
+    chan.pxi     channels and select
+    sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
+
+They are compiled as a single module so the scheduler loop calls the run
+queue, timer and channel code as plain (mostly inlined) C functions.  The
+Python API in ``gmp/`` wraps these types; nothing here is imported by users
+directly.
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memmove
+from cpython.ref cimport PyObject
+from posix.unistd cimport close as c_close, read as c_read, write as c_write
+
+cdef extern from "Python.h":
+    Py_ssize_t PY_SSIZE_T_MAX
+    void _incref "Py_INCREF"(PyObject*)
+    void _decref "Py_DECREF"(PyObject*)
+    void _xdecref "Py_XDECREF"(PyObject*)
+
+cdef extern from "gmp_greenlet.h":
+    int gmp_greenlet_import() except -1
+    object PyGreenlet_New "gmp_greenlet_new"(object run, PyObject* parent)
+    object PyGreenlet_Switch "gmp_greenlet_switch"(PyObject* g, PyObject* args, PyObject* kwargs)
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t*, void*)
+    int pthread_mutex_destroy(pthread_mutex_t*)
+    int pthread_mutex_lock(pthread_mutex_t*)
+    int pthread_mutex_unlock(pthread_mutex_t*)
+
+cdef extern from "<sys/epoll.h>" nogil:
+    cdef union epoll_data:
+        void* ptr
+        int fd
+        uint32_t u32
+        uint64_t u64
+    cdef struct epoll_event:
+        uint32_t events
+        epoll_data data
+    int epoll_create1(int)
+    int epoll_ctl(int, int, int, epoll_event*)
+    enum:
+        EPOLL_CLOEXEC
+        EPOLL_CTL_ADD
+        EPOLL_CTL_MOD
+        EPOLL_CTL_DEL
+        EPOLLIN
+        EPOLLOUT
+        EPOLLERR
+        EPOLLHUP
+        EPOLLRDHUP
+        EPOLLET
+
+cdef extern from "<sys/eventfd.h>" nogil:
+    int eventfd(unsigned int, int)
+    enum:
+        EFD_NONBLOCK
+        EFD_CLOEXEC
+
+cdef extern from "gmp_c.h" nogil:
+    void* gmp_get_m()
+    void gmp_set_m(void*)
+    int64_t gmp_nanotime()
+    uint32_t gmp_load_acq_u32(uint32_t*)
+    void gmp_store_rel_u32(uint32_t*, uint32_t)
+    bint gmp_cas_rel_u32(uint32_t*, uint32_t, uint32_t)
+    int32_t gmp_load_i32(int32_t*)
+    void gmp_store_i32(int32_t*, int32_t)
+    int32_t gmp_add_i32(int32_t*, int32_t)
+    int64_t gmp_load_i64(int64_t*)
+    int64_t gmp_add_i64(int64_t*, int64_t)
+    uint32_t gmp_fastrand()
+    uint32_t gmp_fastrandn(uint32_t)
+    int gmp_epoll_wait_ns(int, epoll_event*, int, int64_t)
+    void gmp_reset_context()
+
+gmp_greenlet_import()
+
+include "runq.pxi"
+include "waitq.pxi"
+include "timers.pxi"
+include "netpoll.pxi"
+include "sched.pxi"
+include "chan.pxi"
+include "sync.pxi"

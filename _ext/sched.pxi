@@ -1,0 +1,1208 @@
+# The scheduler: Gs, Ps and Ms.
+#
+# A G is a task: a callable, its arguments, a state, a wait reason, its
+# result or exception, and once started the greenlet that runs it.  An M is
+# an OS thread; it runs the scheduler loop in its own scheduler greenlet (Go's
+# g0) and owns one P for its life.  A P holds the run queues (runq.pxi), the
+# timer heap (timers.pxi) and the epoll instance its M sleeps on
+# (netpoll.pxi).  `sched` is the process-wide state: the global queue, the
+# list of Ps, the idle count, the policy, and the list of all live Gs.
+#
+# The hard rule.  greenlet never lets a thread switch into a greenlet that
+# another thread started.  A G's greenlet is therefore created lazily, by the
+# M that first runs it, with that M's scheduler greenlet as its parent.  Until
+# then the G is *fresh* and may sit in any queue and be stolen; afterwards it
+# is *bound* to its home P (G.home) and every wake-up routes it there:
+# ready() puts it on the home P's own queues when called on that P's M, and
+# otherwise into the home P's inbox, followed by an eventfd kick.
+#
+# Park and ready.  Every blocking operation is built from two primitives.  A G
+# that must wait registers itself somewhere (a channel's wait queue, a timer,
+# a join list) with its current park ticket, then calls park(g, reason).
+# Whoever wakes it bumps the ticket (invalidating every other registration:
+# see waitq.pxi), records why it woke (G.wakeup: OK, TIMEOUT, CLOSED,
+# INTERRUPT) and any value, and calls ready(g).  A kill or an expired
+# `gmp.Timeout` scope is an INTERRUPT: the exception is stored in G.pending
+# and raised from park() in the G itself, so it surfaces exactly at the park
+# point; a G that is not parked gets it at its next park.
+#
+# Switching.  park() does not return to the scheduler greenlet when it can
+# avoid it: if the P has a runnable G at hand (runnext, the local queues, the
+# inbox), the parking G switches straight to it.  That halves the greenlet
+# switches of a channel hand-off (G1 -> G2 instead of G1 -> g0 -> G2).  The
+# scheduler greenlet takes over whenever the fast path has nothing or when
+# something periodic is due (every 61st tick with work waiting in the global
+# queue, or an expired timer), and it is where finished Gs land: a greenlet
+# that returns or raises always returns to its parent, g0.  Because control
+# can reach g0 from any G, M.curg (set before every switch) is what tells g0
+# which G just parked or finished.
+#
+# The loop (findrunnable), in Go's order: every 61st tick one G from the global
+# queue; runnext (capped at RUNNEXT_STREAK picks in a row so a ping-ponging
+# pair cannot starve the rest of the queue; Go bounds it by a time slice);
+# the older of the local runq and boundq heads, after draining the inbox;
+# expired timers; the global queue (a batch of min(len/nprocs+1, 128)); then
+# stealing half of another P's fresh Gs (policy "go"); then parking in
+# epoll_wait with the GIL released and the timeout of the next timer.  The
+# steal makes one pass over the Ps in random order where Go makes four: under
+# the GIL no other M can change a queue while we look, so more passes would
+# see the same queues.
+#
+# Deadlock.  The last M to go idle with no timer, no external waker
+# (netpoll waiters, blocking calls) and no runnable G anywhere while the main
+# G is parked raises gmp.Deadlock in the main G, listing the parked Gs: Go's
+# "all goroutines are asleep".
+#
+# Shutdown.  When the main G returns (or a G fails with abort_on_error), every
+# other G is cancelled as asyncio.run does: Gs that never started are dropped
+# (their result is gmp.Killed), started ones get gmp.Killed at their park
+# point and run until they finish or park again; a G that parks again during
+# shutdown is abandoned.  Each M exits when its P has nothing runnable; M0
+# then joins the other Ms (a G stuck in a blocking C call delays this).
+#
+# The GIL.  Scheduler state other than the run-queue rings and the kick flag
+# is protected by the GIL: park/ready, wait queues, timers and the G list are
+# only touched with it held, and no Python code runs between registering a
+# waiter and parking.  The comments in runq.pxi and waitq.pxi say what a
+# free-threaded build would need.
+
+import sys as _sys
+import threading as _threading
+import traceback as _traceback
+import os as _os
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int, timespec*)
+    enum:
+        CLOCK_MONOTONIC_COARSE
+
+
+class ChanClosed(Exception):
+    """Send on a closed channel, close of a closed one, or receive from a
+    closed and drained channel."""
+
+
+class TimeoutError(TimeoutError):
+    """A gmp operation's timeout or a gmp.Timeout scope expired."""
+
+
+class Killed(BaseException):
+    """Delivered to a G by G.kill() or at shutdown.  A BaseException, like
+    asyncio.CancelledError, so that ``except Exception`` does not swallow it."""
+
+
+class Deadlock(RuntimeError):
+    """Every G is parked and nothing can wake any of them."""
+
+
+class NoRuntime(RuntimeError):
+    """A gmp operation that needs a running G was called outside gmp.run()."""
+
+
+cdef enum:
+    GRUNNABLE = 1
+    GRUNNING = 2
+    GWAITING = 3
+    GDEAD = 4
+
+cdef enum:
+    WAKE_OK = 0
+    WAKE_TIMEOUT = 1
+    WAKE_INTERRUPT = 2
+    WAKE_CLOSED = 3
+
+cdef enum:
+    POLICY_GO = 0
+    POLICY_GLOBAL = 1
+
+cdef enum:
+    RUNNEXT_STREAK = 16
+    GLOBAL_TICK = 61
+    GFREE_MAX = 256
+
+POLICIES = ("go", "global")
+
+cdef inline int64_t coarsetime() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef class G:
+    """A task run by gmp.  Create with gmp.go(); see gmp.G for the API."""
+    cdef readonly int64_t id
+    cdef object _name
+    cdef object fn
+    cdef object args
+    cdef object kwargs
+    cdef object glet
+    cdef int status
+    cdef object waitreason
+    cdef int64_t waitsince
+    cdef object _value
+    cdef object _exc
+    cdef P home
+    cdef uint64_t ticket
+    cdef uint64_t readyseq
+    cdef object wakeval
+    cdef int wakecase
+    cdef int wakeup
+    cdef object pending
+    cdef waitq_t joinq
+    cdef PyObject* schedlink
+    cdef PyObject* allprev
+    cdef PyObject* allnext
+    cdef bint in_allg
+    cdef readonly int64_t parent_id
+
+    def __dealloc__(self):
+        waitq_free(&self.joinq)
+
+    @property
+    def name(self):
+        if self._name is None:
+            fn = self.fn
+            self._name = getattr(fn, "__qualname__", None) or repr(fn)
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        if not isinstance(value, str):
+            raise TypeError(f"G.name must be a str, not {type(value).__name__}")
+        self._name = value
+
+    @property
+    def dead(self):
+        return self.status == GDEAD
+
+    @property
+    def state(self):
+        """'new' (never run), 'runnable', 'running', 'waiting' or 'dead'."""
+        if self.status == GRUNNABLE:
+            return "new" if self.glet is None else "runnable"
+        return ("", "runnable", "running", "waiting", "dead")[self.status]
+
+    @property
+    def wait_reason(self):
+        """Why the G is parked ('chan receive', 'sleep', ...), else None."""
+        return self.waitreason if self.status == GWAITING else None
+
+    @property
+    def wait_seconds(self):
+        """How long the G has been parked (coarse clock), else None."""
+        if self.status != GWAITING:
+            return None
+        return (coarsetime() - self.waitsince) / 1e9
+
+    @property
+    def home_p(self):
+        """Id of the P the G is bound to, or None while it is fresh."""
+        return self.home.id if self.home is not None else None
+
+    @property
+    def frame(self):
+        """The innermost frame of a parked or runnable started G (None for a
+        running G: read its thread's frame instead)."""
+        if self.glet is None or self.status == GRUNNING:
+            return None
+        return self.glet.gr_frame
+
+    @property
+    def exception(self):
+        """The exception the G died with (gmp.Killed if killed), else None."""
+        return self._exc if self.status == GDEAD else None
+
+    def join(self, timeout=None):
+        """Wait until the G is dead; True if it is, False on timeout.
+
+        Never raises the G's exception (see result())."""
+        if self.status == GDEAD:
+            return True
+        if current() is self:
+            raise RuntimeError("a G cannot join itself")
+        block_on(&self.joinq, None, timeout, "join")
+        return self.status == GDEAD
+
+    def result(self, timeout=None):
+        """Join, then return the G's value or raise its exception."""
+        if not self.join(timeout):
+            raise TimeoutError(f"G {self.id} did not finish within {timeout!r} s")
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+    def kill(self):
+        """Deliver gmp.Killed at the G's next park point.
+
+        A G that never started is marked dead and never runs.  Killing the
+        running G raises gmp.Killed at once.  Does not wait: join() for that."""
+        if self.status == GDEAD:
+            return
+        if self.glet is None:
+            finish_unstarted(self)
+            return
+        m = getm()
+        if m is not None and (<M>m).curg is self:
+            raise Killed()
+        interrupt(self, Killed())
+
+    def __repr__(self):
+        r = self.wait_reason
+        extra = f" [{r}]" if r else ""
+        return f"<gmp.G {self.id} {self.name!r} {self.state}{extra}>"
+
+
+cdef class P:
+    cdef readonly int id
+    cdef runq_t rq
+    cdef PyObject* runnext
+    cdef int runnext_streak
+    cdef ring_t boundq
+    cdef gqueue_t inbox
+    cdef theap_t timers
+    cdef int epfd
+    cdef int evfd
+    cdef int32_t sleeping
+    cdef int32_t woken_to_spin
+    cdef uint64_t readyseq
+    cdef uint32_t schedtick
+    cdef M m
+    cdef readonly int64_t nspawn
+    cdef readonly int64_t nsteal
+    cdef readonly int64_t nstolen
+    cdef readonly int64_t nglobal
+    cdef readonly int64_t nkicks
+    cdef readonly int64_t nparks
+    cdef readonly int64_t nidle_ns
+
+    def __cinit__(self, int id):
+        self.id = id
+        self.epfd = -1
+        self.evfd = -1
+        gqueue_init(&self.inbox)
+
+    cdef void release(self) noexcept:
+        cdef PyObject* g = runq_get(&self.rq)
+        while g != NULL:
+            _decref(g)
+            g = runq_get(&self.rq)
+        if self.runnext != NULL:
+            _decref(self.runnext)
+            self.runnext = NULL
+        ring_clear(&self.boundq)
+        gqueue_clear(&self.inbox)
+        theap_free(&self.timers)
+        netpoll_close(self)
+
+    cdef bint has_work(self) noexcept:
+        return (self.runnext != NULL or not runq_empty(&self.rq)
+                or self.boundq.n != 0 or gmp_load_i64(&self.inbox.size) != 0)
+
+
+cdef class M:
+    cdef readonly int id
+    cdef P p
+    cdef object schedglet
+    cdef G curg
+    cdef object thread
+    cdef readonly object thread_ident
+    cdef bint spinning
+    cdef list gfree
+
+    def __cinit__(self, int id, P p):
+        self.id = id
+        self.p = p
+        self.gfree = []
+        p.m = self
+
+
+cdef class Sched:
+    cdef list allp
+    cdef list ms
+    cdef int nprocs
+    cdef int policy
+    cdef gqueue_t gq
+    cdef int32_t nidle
+    cdef int32_t nspinning
+    cdef int64_t nexternal
+    cdef bint stopping
+    cdef bint abort_on_error
+    cdef G main
+    cdef object abort_exc
+    cdef int64_t goidgen
+    cdef PyObject* allg
+    cdef int64_t ngs
+
+    def __cinit__(self):
+        gqueue_init(&self.gq)
+
+
+cdef Sched sched = None
+
+
+# --- small helpers -------------------------------------------------------
+
+cdef inline M getm():
+    cdef void* m = gmp_get_m()
+    if m == NULL:
+        return None
+    return <M>m
+
+
+cdef G begin_park():
+    """The running G, about to block.  Raises NoRuntime outside a G, and any
+    interrupt (kill, Timeout) that arrived while the G was not parked."""
+    cdef M m = getm()
+    cdef G g
+    if m is None or m.curg is None:
+        raise NoRuntime("this gmp operation blocks and needs a running G: "
+                        "call it inside gmp.run(main) or a G started with gmp.go()")
+    g = m.curg
+    if g.pending is not None:
+        raise_pending(g)
+    return g
+
+
+cdef int raise_pending(G g) except -1:
+    exc = g.pending
+    g.pending = None
+    raise exc
+
+
+cdef int64_t timeout_ns(object seconds, str what) except? -1:
+    cdef double s
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
+    s = seconds
+    if not (s >= 0):
+        raise ValueError(f"{what} must be >= 0 seconds, got {seconds!r}")
+    if s > 9e9:
+        s = 9e9
+    return <int64_t>(s * 1e9)
+
+
+cdef int add_timeout(G g, object seconds) except -1:
+    """Arms a timer that wakes g with WAKE_TIMEOUT unless it wakes first."""
+    cdef int64_t d = timeout_ns(seconds, "timeout")
+    theap_push(&g.home.timers, gmp_nanotime() + d, g, g.ticket, None)
+    return 0
+
+
+# --- the G list ------------------------------------------------------------
+
+cdef void allg_add(G g) noexcept:
+    _incref(<PyObject*>g)
+    g.allprev = NULL
+    g.allnext = sched.allg
+    if sched.allg != NULL:
+        (<G>sched.allg).allprev = <PyObject*>g
+    sched.allg = <PyObject*>g
+    g.in_allg = True
+    sched.ngs += 1
+
+
+cdef void allg_remove(G g) noexcept:
+    if not g.in_allg:
+        return
+    if g.allprev != NULL:
+        (<G>g.allprev).allnext = g.allnext
+    else:
+        sched.allg = g.allnext
+    if g.allnext != NULL:
+        (<G>g.allnext).allprev = g.allprev
+    g.allprev = g.allnext = NULL
+    g.in_allg = False
+    sched.ngs -= 1
+    _decref(<PyObject*>g)
+
+
+cdef list allg_list():
+    cdef list out = []
+    cdef PyObject* p = sched.allg if sched is not None else NULL
+    while p != NULL:
+        out.append(<G>p)
+        p = (<G>p).allnext
+    return out
+
+
+# --- ready -----------------------------------------------------------------
+
+cdef inline void stamp(P p, G g) noexcept:
+    p.readyseq += 1
+    g.readyseq = p.readyseq
+
+
+cdef int local_put(P p, G g) except -1:
+    """Queues g on p, which the calling M owns (takes a new reference)."""
+    stamp(p, g)
+    if g.glet is None and g.home is None:
+        runq_put(p, g)
+    else:
+        _incref(<PyObject*>g)
+        ring_push(&p.boundq, <PyObject*>g)
+    return 0
+
+
+cdef int runnext_put(P p, G g) except -1:
+    cdef PyObject* old = p.runnext
+    _incref(<PyObject*>g)
+    p.runnext = <PyObject*>g
+    if old != NULL:
+        local_put(p, <G>old)
+        _decref(old)
+    return 0
+
+
+cdef int ready(G g, bint next) except -1:
+    """Makes a parked (or new) G runnable, on its home P."""
+    cdef M m = getm()
+    cdef P p = g.home
+    g.status = GRUNNABLE
+    if m is not None and m.p is p:
+        if next:
+            runnext_put(p, g)
+        else:
+            local_put(p, g)
+    else:
+        _incref(<PyObject*>g)
+        gqueue_push(&p.inbox, <PyObject*>g)
+        netpoll_kick(p)
+    return 0
+
+
+cdef inline void wake(G g, object val, int idx, int how) except *:
+    """Wakes a G whose waiter was just popped (its ticket still matches)."""
+    g.ticket += 1
+    g.wakeval = val
+    g.wakecase = idx
+    g.wakeup = how
+    ready(g, True)
+
+
+cdef int interrupt(G g, object exc) except -1:
+    """Raises exc in g at its park point: now if parked, else at the next."""
+    if g.pending is None or isinstance(exc, Killed):
+        g.pending = exc
+    if g.status == GWAITING:
+        g.ticket += 1
+        g.wakeup = WAKE_INTERRUPT
+        ready(g, False)
+    return 0
+
+
+cdef void wakep() noexcept:
+    """Wakes one idle M to look for fresh Gs (to steal), unless one is
+    already looking (Go's wakep)."""
+    cdef P p
+    cdef M m
+    if gmp_load_i32(&sched.nidle) == 0 or gmp_load_i32(&sched.nspinning) != 0:
+        return
+    m = getm()
+    for p in sched.allp:
+        if (m is None or p is not m.p) and gmp_load_i32(&p.sleeping):
+            gmp_add_i32(&sched.nspinning, 1)
+            gmp_store_i32(&p.woken_to_spin, 1)
+            netpoll_kick(p)
+            return
+
+
+# --- spawn, finish -----------------------------------------------------------
+
+cdef G newproc(object fn, tuple args, dict kwargs):
+    cdef M m = getm()
+    cdef G g
+    cdef P p
+    if m is None:
+        raise NoRuntime("gmp.go() needs a running runtime: call it inside gmp.run(main)")
+    g = G.__new__(G)
+    sched.goidgen += 1
+    g.id = sched.goidgen
+    if m.curg is not None:
+        g.parent_id = m.curg.id
+    g.fn = fn
+    g.args = args
+    g.kwargs = kwargs if kwargs else None
+    g.status = GRUNNABLE
+    allg_add(g)
+    p = m.p
+    p.nspawn += 1
+    if sched.stopping:
+        finish_unstarted(g)
+    elif sched.policy == POLICY_GLOBAL:
+        _incref(<PyObject*>g)
+        gqueue_push(&sched.gq, <PyObject*>g)
+        wakep()
+    else:
+        runnext_put(p, g)
+        if sched.nidle:
+            wakep()
+    return g
+
+
+cdef int goexit(G g, object value, object exc) except -1:
+    """Records a G's death and wakes its joiners (scheduler context)."""
+    g.status = GDEAD
+    g._value = value
+    g._exc = exc
+    g.glet = None
+    g.args = g.kwargs = g.wakeval = g.pending = None
+    wake_n(&g.joinq, PY_SSIZE_T_MAX, WAKE_OK)
+    allg_remove(g)
+    if g is sched.main:
+        begin_shutdown()
+    elif exc is not None and not isinstance(exc, Killed):
+        report_error(g, exc)
+        if sched.abort_on_error and sched.abort_exc is None:
+            sched.abort_exc = exc
+            begin_shutdown()
+    return 0
+
+
+cdef int finish_unstarted(G g) except -1:
+    """Kills a G that never ran; its queue slot is skipped when popped."""
+    goexit(g, None, Killed())
+    g.fn = None
+    return 0
+
+
+cdef void report_error(G g, object exc) noexcept:
+    try:
+        err = _sys.stderr
+        err.write(f"gmp: G {g.id} ({g.name}) raised an unhandled exception:\n")
+        tb = exc.__traceback__
+        # Skip the worker greenlet's own frame: the report starts at the G's.
+        while tb is not None and tb.tb_frame.f_code.co_filename.endswith(".pxi"):
+            tb = tb.tb_next
+        _traceback.print_exception(type(exc), exc, tb, file=err)
+        err.flush()
+    except BaseException:
+        pass
+
+
+cdef int begin_shutdown() except -1:
+    cdef G g
+    cdef P p
+    if sched.stopping:
+        return 0
+    sched.stopping = True
+    for g in allg_list():
+        if g.status == GDEAD:
+            continue
+        if g.glet is None and g is not sched.main:
+            finish_unstarted(g)
+        else:
+            interrupt(g, Killed())
+    for p in sched.allp:
+        netpoll_kick(p)
+    return 0
+
+
+# --- switching ---------------------------------------------------------------
+
+cdef object run_g(M m, G g):
+    """Switches to g, starting it on a worker greenlet if it is fresh.
+    Returns when control comes back to the calling greenlet."""
+    cdef object w
+    m.curg = g
+    g.status = GRUNNING
+    if g.glet is not None:
+        return PyGreenlet_Switch(<PyObject*>g.glet, NULL, NULL)
+    if g.home is None:
+        g.home = m.p
+    args = (g,)
+    if m.gfree:
+        w = m.gfree.pop()
+    else:
+        w = PyGreenlet_New(_gworker, <PyObject*>m.schedglet)
+    g.glet = w
+    return PyGreenlet_Switch(<PyObject*>w, <PyObject*>args, NULL)
+
+
+def _gworker(G g):
+    """Body of a worker greenlet: runs fresh Gs one after another.
+
+    This is Go's free list of Gs (gfget/gfput) for greenlets.  Creating a
+    greenlet costs far more than switching to one: on CPython 3.11+ each new
+    greenlet maps and unmaps its own frame data stack (two syscalls).  So a
+    greenlet whose G has finished is kept: it runs the next fresh G in place
+    if the P has one (no switch at all), else it parks in M.gfree until
+    run_g hands it a fresh G.  Each G starts with an empty contextvars
+    context, as it would on a greenlet of its own."""
+    cdef M m = getm()
+    cdef G nxt
+    cdef object me = g.glet
+    cdef object ret
+    cdef object exc
+    while True:
+        gmp_reset_context()
+        fn = g.fn
+        args = g.args
+        kwargs = g.kwargs
+        g.args = g.kwargs = None
+        exc = None
+        try:
+            if kwargs is None:
+                ret = fn(*args)
+            else:
+                ret = fn(*args, **kwargs)
+        except BaseException as e:
+            ret = None
+            exc = e
+        fn = args = kwargs = None
+        goexit(g, ret, exc)
+        ret = exc = None
+        nxt = local_pick(m.p, True)
+        if nxt is not None and nxt.glet is None:
+            # A fresh G: run it right here.
+            if nxt.home is None:
+                nxt.home = m.p
+            nxt.glet = me
+            nxt.status = GRUNNING
+            m.curg = nxt
+            g = nxt
+            continue
+        g = None
+        if len(m.gfree) >= GFREE_MAX:
+            m.curg = None
+            if nxt is not None:
+                local_put(m.p, nxt)
+            return None          # to g0, which sees curg None and goes on
+        m.gfree.append(me)
+        if nxt is not None:
+            g = <G>run_g(m, nxt)
+        else:
+            m.curg = None
+            g = <G>PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
+        if g is None:
+            return None          # M exiting: free_workers() retired us
+        # run_g handed us a fresh G and already set curg and status.
+
+
+cdef void free_workers(M m) noexcept:
+    """Retires M's idle worker greenlets on their own thread."""
+    cdef object w
+    cdef tuple retire = (None,)
+    while m.gfree:
+        w = m.gfree.pop()
+        try:
+            PyGreenlet_Switch(<PyObject*>w, <PyObject*>retire, NULL)
+        except BaseException:
+            pass
+
+
+cdef G local_pick(P p, bint fast):
+    """The next G from p's own queues (runnext, runq/boundq, inbox), or None.
+
+    With fast=True (called from a parking G) also returns None when the
+    scheduler loop has periodic work due, so that it runs."""
+    cdef PyObject* a
+    cdef PyObject* b
+    cdef PyObject* r
+    cdef G g
+    p.schedtick += 1
+    if fast:
+        if p.schedtick % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
+            return None
+        if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
+            return None
+        if sched.stopping:
+            return None
+    while True:
+        if p.runnext != NULL and p.runnext_streak < RUNNEXT_STREAK:
+            r = p.runnext
+            p.runnext = NULL
+            p.runnext_streak += 1
+        else:
+            p.runnext_streak = 0
+            if gmp_load_i64(&p.inbox.size):
+                drain_inbox(p)
+            a = runq_peek(&p.rq)
+            b = ring_peek(&p.boundq)
+            if a == NULL and b == NULL:
+                if p.runnext == NULL:
+                    return None
+                r = p.runnext
+                p.runnext = NULL
+            elif b == NULL or (a != NULL and (<G>a).readyseq < (<G>b).readyseq):
+                r = runq_get(&p.rq)
+                if r == NULL:
+                    continue
+            else:
+                r = ring_pop(&p.boundq)
+        g = <G>r
+        _decref(r)
+        if g.status != GDEAD:
+            return g
+
+
+cdef void drain_inbox(P p) noexcept:
+    cdef int64_t got
+    cdef PyObject* r = gqueue_take(&p.inbox, 1 << 30, &got)
+    cdef PyObject* nxt
+    while r != NULL:
+        nxt = (<G>r).schedlink
+        (<G>r).schedlink = NULL
+        stamp(p, <G>r)
+        ring_push(&p.boundq, r)
+        r = nxt
+
+
+cdef int schedule_from(M m, G g) except -1:
+    """Called by a G that parked or yielded: switch to the next G directly
+    when the P has one at hand, else to the scheduler greenlet."""
+    cdef G nxt = local_pick(m.p, True)
+    if nxt is None:
+        PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
+    elif nxt is g:
+        g.status = GRUNNING
+    else:
+        run_g(m, nxt)
+    return 0
+
+
+cdef int park(G g, object reason) except -1:
+    """Parks the running G g until ready(g); raises its pending interrupt."""
+    cdef M m = <M>gmp_get_m()
+    g.status = GWAITING
+    g.waitreason = reason
+    g.waitsince = coarsetime()
+    m.p.nparks += 1
+    schedule_from(m, g)
+    if g.wakeup == WAKE_INTERRUPT:
+        g.wakeup = WAKE_OK
+        raise_pending(g)
+    return 0
+
+
+cdef G block_on(waitq_t* q, object elem, object timeout, object reason):
+    """Parks the running G on q (offering elem), with an optional timeout;
+    returns the G, whose wakeup field says why it woke."""
+    cdef G g = begin_park()
+    waitq_push(q, g, elem, 0)
+    if timeout is not None:
+        add_timeout(g, timeout)
+    park(g, reason)
+    return g
+
+
+cdef Py_ssize_t wake_n(waitq_t* q, Py_ssize_t n, int how) except -1:
+    """Wakes up to n valid waiters of q with `how`; returns how many."""
+    cdef waiter_t w
+    cdef Py_ssize_t k = 0
+    while k < n and waitq_pop(q, &w):
+        wake(<G>w.g, None, w.idx, how)
+        waiter_release(&w)
+        k += 1
+    return k
+
+
+cdef int gosched_g(G g) except -1:
+    cdef M m = <M>gmp_get_m()
+    g.status = GRUNNABLE
+    local_put(m.p, g)
+    schedule_from(m, g)
+    return 0
+
+
+# --- the scheduler loop ------------------------------------------------------
+
+cdef G globrunqget(P p, int64_t maxn):
+    """Takes a batch from the global queue: one to run, the rest into runq."""
+    cdef int64_t n, got
+    cdef PyObject* r
+    cdef PyObject* nxt
+    cdef G g = None
+    n = gmp_load_i64(&sched.gq.size)
+    if n == 0:
+        return None
+    n = n // sched.nprocs + 1
+    if n > RUNQ_HALF:
+        n = RUNQ_HALF
+    if maxn and n > maxn:
+        n = maxn
+    r = gqueue_take(&sched.gq, n, &got)
+    p.nglobal += got
+    while r != NULL:
+        nxt = (<G>r).schedlink
+        (<G>r).schedlink = NULL
+        if g is None and (<G>r).status != GDEAD:
+            g = <G>r
+        elif (<G>r).status != GDEAD:
+            stamp(p, <G>r)
+            runq_put(p, <G>r)
+        _decref(r)
+        r = nxt
+    return g
+
+
+cdef G steal_work(P p):
+    """One pass over the other Ps in random order, stealing half of the
+    first non-empty runq found."""
+    cdef int n = sched.nprocs
+    cdef int start = gmp_fastrandn(n)
+    cdef int i
+    cdef P victim
+    cdef PyObject* r
+    cdef G g
+    for i in range(n):
+        victim = <P>sched.allp[(start + i) % n]
+        if victim is p or runq_empty(&victim.rq):
+            continue
+        p.nsteal += 1
+        if runq_steal(p, victim):
+            p.nstolen += runq_len(&p.rq)
+            while True:
+                r = runq_get(&p.rq)
+                if r == NULL:
+                    break
+                g = <G>r
+                _decref(r)
+                if g.status != GDEAD:
+                    return g
+    return None
+
+
+cdef int run_timers(P p) except -1:
+    """Fires p's expired timers; returns how many fired."""
+    cdef timer_t t
+    cdef int fired = 0
+    cdef int64_t now = gmp_nanotime()
+    while p.timers.n and p.timers.a[0].when <= now:
+        theap_pop(&p.timers, &t)
+        try:
+            fired += fire_timer(&t)
+        finally:
+            _xdecref(t.g)
+            _xdecref(t.obj)
+    return fired
+
+
+cdef int fire_timer(timer_t* t) except -1:
+    cdef G g
+    if t.obj == NULL:
+        g = <G>t.g
+        if g.ticket != t.ticket:
+            return 0
+        g.ticket += 1
+        g.wakeup = WAKE_TIMEOUT
+        g.wakeval = None
+        ready(g, False)
+        return 1
+    if type(<object>t.obj) is Timeout:
+        return (<Timeout>t.obj).expire()
+    if (<TimerFunc>t.obj).cancelled:
+        return 0
+    (<TimerFunc>t.obj).cancelled = True
+    try:
+        (<TimerFunc>t.obj).fn()
+    except BaseException as e:
+        _sys.stderr.write("gmp: timer callback failed:\n")
+        _traceback.print_exception(type(e), e, e.__traceback__, file=_sys.stderr)
+    return 1
+
+
+cdef bint no_work_anywhere():
+    cdef P p
+    if gmp_load_i64(&sched.gq.size) or gmp_load_i64(&sched.nexternal):
+        return False
+    for p in sched.allp:
+        if p.has_work() or theap_drop_stale_top(&p.timers):
+            return False
+    return True
+
+
+cdef bint check_deadlock():
+    """Called by the last M to go idle.  Raises Deadlock in the main G if
+    nothing can ever wake any G."""
+    cdef G main = sched.main
+    cdef G g
+    cdef list lines = []
+    cdef int nparked = 0
+    if main is None or main.status != GWAITING or not no_work_anywhere():
+        return False
+    for g in allg_list():
+        if g.status == GWAITING:
+            nparked += 1
+            if nparked <= 32:
+                lines.append(f"  G {g.id} ({g.name}) [{g.waitreason}]")
+    if nparked > 32:
+        lines.append(f"  ... and {nparked - 32} more")
+    interrupt(main, Deadlock("all Gs are asleep - deadlock!\n" + "\n".join(lines)))
+    return True
+
+
+cdef int idle(M m, P p) except -1:
+    """Parks the M in epoll_wait until its P may have work."""
+    cdef int64_t next_t, timeout = -1, t0
+    cdef int32_t nidle
+    if theap_drop_stale_top(&p.timers):
+        next_t = theap_next(&p.timers)
+        timeout = next_t - gmp_nanotime()
+        if timeout <= 0:
+            return 0
+    gmp_store_i32(&p.sleeping, 1)
+    nidle = gmp_add_i32(&sched.nidle, 1)
+    try:
+        # Re-check after publishing `sleeping`: a kicker that queued work
+        # before seeing the flag must not be missed.
+        if p.has_work() or sched.stopping:
+            return 0
+        if sched.policy == POLICY_GO and gmp_load_i64(&sched.gq.size):
+            return 0
+        if timeout < 0 and nidle == sched.nprocs and check_deadlock():
+            return 0
+        t0 = gmp_nanotime()
+        netpoll_wait(p, timeout)
+        p.nidle_ns += gmp_nanotime() - t0
+    finally:
+        gmp_store_i32(&p.sleeping, 0)
+        gmp_add_i32(&sched.nidle, -1)
+    return 0
+
+
+cdef G findrunnable(M m):
+    """Blocks until there is a G for this M to run; None once it should exit."""
+    cdef P p = m.p
+    cdef G g
+    while True:
+        if sched.stopping:
+            return local_pick(p, False)
+        if (p.schedtick + 1) % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
+            p.schedtick += 1
+            g = globrunqget(p, 1)
+            if g is not None:
+                return g
+        g = local_pick(p, False)
+        if g is not None:
+            return g
+        if p.timers.n and run_timers(p):
+            continue
+        g = globrunqget(p, 0)
+        if g is not None:
+            return g
+        if sched.policy == POLICY_GO and sched.nprocs > 1:
+            g = steal_work(p)
+            if m.spinning:
+                m.spinning = False
+                gmp_add_i32(&sched.nspinning, -1)
+                if g is not None and not runq_empty(&p.rq):
+                    wakep()
+            if g is not None:
+                return g
+        idle(m, p)
+        if gmp_load_i32(&p.woken_to_spin):
+            gmp_store_i32(&p.woken_to_spin, 0)
+            m.spinning = True
+
+
+cdef object schedule(M m):
+    """The scheduler loop, run in M's scheduler greenlet.  Gs finish on their
+    worker greenlets (_gworker), so control comes back here only when a G
+    parks with nothing else runnable on this P, or when a worker retires."""
+    cdef G g
+    while True:
+        g = findrunnable(m)
+        if g is None:
+            break
+        run_g(m, g)
+        m.curg = None
+    free_workers(m)
+    if m.spinning:
+        m.spinning = False
+        gmp_add_i32(&sched.nspinning, -1)
+
+
+def _mstart(M m):
+    """Body of an M's scheduler greenlet."""
+    schedule(m)
+
+
+def _mthread(M m):
+    """Body of the OS thread of an M other than M0."""
+    gmp_set_m(<void*>m)
+    m.thread_ident = _threading.get_ident()
+    try:
+        m.schedglet = PyGreenlet_New(_mstart, NULL)
+        margs = (m,)
+        PyGreenlet_Switch(<PyObject*>m.schedglet, <PyObject*>margs, NULL)
+    finally:
+        gmp_set_m(NULL)
+
+
+# --- the API the gmp package wraps ------------------------------------------
+
+def go(fn, *args, **kwargs):
+    """Start fn(*args, **kwargs) in a new G and return the G."""
+    if not callable(fn):
+        raise TypeError(f"gmp.go() target must be callable, not {type(fn).__name__}")
+    return newproc(fn, args, kwargs)
+
+
+def gosched():
+    """Yield: let every G queued on this P run before this one continues."""
+    gosched_g(begin_park())
+
+
+def sleep(seconds):
+    """Park the running G for `seconds` (0 yields, like gosched)."""
+    cdef int64_t d = timeout_ns(seconds, "seconds")
+    cdef G g = begin_park()
+    if d == 0:
+        gosched_g(g)
+        return
+    theap_push(&g.home.timers, gmp_nanotime() + d, g, g.ticket, None)
+    park(g, "sleep")
+
+
+def current():
+    """The running G, or None outside a G."""
+    cdef M m = getm()
+    return m.curg if m is not None else None
+
+
+def call_later(seconds, fn):
+    """Run fn() in scheduler context after `seconds` on this P (internal:
+    fn must not block).  Returns a handle with cancel()."""
+    cdef M m = getm()
+    cdef TimerFunc t
+    if m is None:
+        raise NoRuntime("call_later needs a running runtime")
+    t = TimerFunc.__new__(TimerFunc)
+    t.fn = fn
+    theap_push(&m.p.timers, gmp_nanotime() + timeout_ns(seconds, "seconds"), None, 0, t)
+    return t
+
+
+def running():
+    """True while gmp.run() is running in this process."""
+    return sched is not None
+
+
+def nprocs():
+    return sched.nprocs if sched is not None else 0
+
+
+def all_gs():
+    """Every live G (for dumps and deadlock reports)."""
+    return allg_list()
+
+
+def running_gs():
+    """[(M id, thread ident, running G or None)] for each M."""
+    cdef M m
+    if sched is None:
+        return []
+    return [(m.id, m.thread_ident, m.curg) for m in sched.ms]
+
+
+def stats():
+    """Per-P counters and queue lengths, plus global figures."""
+    cdef P p
+    if sched is None:
+        return None
+    ps = []
+    for p in sched.allp:
+        ps.append({
+            "id": p.id, "runq": runq_len(&p.rq), "boundq": p.boundq.n,
+            "runnext": p.runnext != NULL, "inbox": gmp_load_i64(&p.inbox.size),
+            "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn,
+            "steal_attempts": p.nsteal, "stolen": p.nstolen,
+            "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
+            "idle_ns": p.nidle_ns,
+        })
+    return {"procs": sched.nprocs, "policy": POLICIES[sched.policy],
+            "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
+            "idle": gmp_load_i32(&sched.nidle), "ps": ps}
+
+
+def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_error):
+    """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run."""
+    global sched
+    cdef Sched s
+    cdef P p
+    cdef M m
+    cdef M m0
+    cdef G g
+    cdef int i
+    if sched is not None:
+        raise RuntimeError("gmp.run() is already running in this process; "
+                           "start more Gs with gmp.go()")
+    if getm() is not None:
+        raise RuntimeError("gmp.run() cannot be called from inside an M")
+    s = Sched()
+    s.nprocs = procs
+    s.policy = POLICIES.index(policy)
+    s.abort_on_error = abort_on_error
+    s.allp = []
+    s.ms = []
+    for i in range(procs):
+        p = P(i)
+        s.allp.append(p)
+        s.ms.append(M(i, p))
+    sched = s
+    m0 = <M>s.ms[0]
+    try:
+        for p in s.allp:
+            netpoll_init(p)
+        # The main G is bound to P0 before it starts, so it always runs on
+        # the calling thread (signal handlers, thread-affine libraries).
+        g = G.__new__(G)
+        s.goidgen += 1
+        g.id = s.goidgen
+        g._name = "main"
+        g.fn = main
+        g.args = args
+        g.kwargs = kwargs if kwargs else None
+        g.status = GRUNNABLE
+        g.home = m0.p
+        allg_add(g)
+        s.main = g
+        local_put(m0.p, g)
+        for m in s.ms[1:]:
+            m.thread = _threading.Thread(target=_mthread, args=(m,),
+                                         name=f"gmp-M{m.id}", daemon=True)
+        gmp_set_m(<void*>m0)
+        m0.thread_ident = _threading.get_ident()
+        m0.schedglet = PyGreenlet_New(_mstart, NULL)
+        for m in s.ms[1:]:
+            m.thread.start()
+        margs = (m0,)
+        PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
+        gmp_set_m(NULL)
+        for m in s.ms[1:]:
+            m.thread.join()
+    finally:
+        gmp_set_m(NULL)
+        sched = None
+        teardown(s)
+    if s.abort_exc is not None:
+        raise s.abort_exc
+    if g._exc is not None:
+        raise g._exc
+    return g._value
+
+
+cdef void teardown(Sched s) noexcept:
+    cdef P p
+    cdef PyObject* r
+    cdef G g
+    for p in s.allp:
+        p.release()
+        p.m = None
+    gqueue_clear(&s.gq)
+    # Abandoned Gs (parked when shutdown ended) are dropped from the G list;
+    # their greenlets are collected like any unreachable greenlet.
+    r = s.allg
+    s.allg = NULL
+    while r != NULL:
+        g = <G>r
+        r = g.allnext
+        g.allprev = g.allnext = NULL
+        g.in_allg = False
+        _decref(<PyObject*>g)
+    s.ngs = 0
+    s.main = None

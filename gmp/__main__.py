@@ -1,0 +1,5 @@
+import sys
+
+from gmp.cli import main
+
+sys.exit(main())

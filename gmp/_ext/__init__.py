@@ -1,0 +1,1 @@
+"""Compiled core (built from the top-level ``_ext/`` Cython sources)."""
