@@ -2,7 +2,7 @@
 import pytest
 
 import gmp
-from helpers import PARKS, Stopwatch, assert_took, park_ids
+from helpers import PARKS, Stopwatch, assert_took, home_checker, park_ids
 
 # --- Timeout -----------------------------------------------------------------
 
@@ -10,9 +10,11 @@ from helpers import PARKS, Stopwatch, assert_took, park_ids
 @pytest.mark.parametrize("parking", PARKS, ids=park_ids)
 def test_timeout_fires_in_a_g_parked_inside_the_scope(grun, parking):
     def victim(spot):
+        check = home_checker()
         with Stopwatch() as sw, pytest.raises(gmp.TimeoutError):
             with gmp.Timeout(0.02):
                 spot.park()
+        check()  # the expiry is delivered on the G's home M
         return sw
 
     def main():

@@ -67,11 +67,14 @@ def test_unbuffered_rendezvous_between_gs(grun):
     def main():
         ch = gmp.Chan()
         receivers = [gmp.go(ch.recv) for _ in range(10)]
-        for i in range(10):
-            ch.send(i)  # each send completes only by meeting a receiver
-        return sorted(g.result() for g in receivers)
+        payloads = [object() for _ in range(10)]
+        for p in payloads:
+            ch.send(p)  # each send completes only by meeting a receiver
+        got = [g.result() for g in receivers]
+        # the very objects sent, each exactly once
+        assert sorted(map(id, got)) == sorted(map(id, payloads))
 
-    assert grun(main) == list(range(10))
+    grun(main)
 
 
 def test_try_send_hands_a_value_to_a_parked_receiver(grun):
@@ -285,6 +288,22 @@ def _retry_on_timeout(op):
             pass
 
 
+def _in_scope(op):
+    """``op`` in a short gmp.Timeout scope instead of a timeout argument."""
+
+    def scoped():
+        with gmp.Timeout(0.0005):
+            return op()
+
+    return scoped
+
+
+TIMEOUT_STYLES = {
+    "argument": (lambda ch, v: ch.send(v, timeout=0.0005), lambda ch: ch.recv(timeout=0.0005)),
+    "scope": (lambda ch, v: _in_scope(lambda: ch.send(v))(), lambda ch: _in_scope(ch.recv)()),
+}
+
+
 @pytest.mark.parametrize("cap", [0, 1, 16])
 def test_values_are_never_lost_or_duplicated(grun, cap):
     def main():
@@ -295,10 +314,13 @@ def test_values_are_never_lost_or_duplicated(grun, cap):
     check_no_loss(*grun(main))
 
 
+@pytest.mark.parametrize("style", TIMEOUT_STYLES)
 @pytest.mark.parametrize("cap", [0, 2])
-def test_values_are_never_lost_when_timeouts_race_hand_offs(grun, cap):
-    """Short send/recv timeouts fire while hand-offs are in progress: a value
-    is counted sent only if send returned, and must then arrive exactly once."""
+def test_values_are_never_lost_when_timeouts_race_hand_offs(grun, cap, style):
+    """Short send/recv timeouts (argument or Timeout scope) fire while
+    hand-offs are in progress: a value is counted sent only if send returned,
+    and must then arrive exactly once."""
+    send, recv = TIMEOUT_STYLES[style]
 
     def main():
         return _run_senders_and_receivers(
@@ -306,8 +328,8 @@ def test_values_are_never_lost_when_timeouts_race_hand_offs(grun, cap):
             4,
             100,
             4,
-            lambda ch, v: _retry_on_timeout(lambda: ch.send(v, timeout=0.0005)),
-            lambda ch: _retry_on_timeout(lambda: ch.recv(timeout=0.0005)),
+            lambda ch, v: _retry_on_timeout(lambda: send(ch, v)),
+            lambda ch: _retry_on_timeout(lambda: recv(ch)),
         )
 
     check_no_loss(*grun(main))

@@ -52,6 +52,10 @@ def test_no_deadlock_while_the_blocked_g_has_a_timeout(grun):
             gmp.Chan().recv(timeout=0.03)
         with pytest.raises(gmp.TimeoutError), gmp.Timeout(0.03):
             gmp.Chan().recv()
+        ctx = gmp.with_timeout(gmp.background(), 0.03)
+        ctx = ctx[0] if isinstance(ctx, tuple) else ctx
+        with pytest.raises(gmp.ChanClosed):
+            ctx.done().recv()
         return "timed out, not deadlocked"
 
     assert grun(main) == "timed out, not deadlocked"

@@ -1,5 +1,7 @@
 """Gs: gmp.run, go, join, result, exception, current, sleep, gosched, and the
 end of the main G."""
+import random
+import sys
 import time
 
 import pytest
@@ -155,6 +157,95 @@ def test_concurrent_sleeps_overlap(grun):
         assert 0.03 - 0.002 <= sw.elapsed < 0.5, sw.elapsed
 
     grun(main)
+
+
+def test_timers_fire_while_other_gs_keep_yielding(grun):
+    """A runnable queue that never empties (Gs looping on gosched) must not
+    keep expired timers from firing, as in Go where schedule() checks timers
+    before taking the next runnable G."""
+
+    def spinner(stop):
+        deadline = time.monotonic() + 2.0  # bounded, so a starving runtime ends
+        while not stop and time.monotonic() < deadline:
+            gmp.gosched()
+
+    def main():
+        stop = []
+        spinners = [gmp.go(spinner, stop) for _ in range(2)]
+        gmp.gosched()
+        with Stopwatch() as sw:
+            gmp.sleep(0.02)
+        stop.append(True)
+        for g in spinners:
+            g.result()
+        return sw.elapsed
+
+    elapsed = grun(main)
+    assert elapsed < 0.5, f"sleep(0.02) took {elapsed:.3f} s while other Gs yielded"
+
+
+def test_many_timers_never_fire_early(grun):
+    """Hundreds of sleeps and Timeout scopes that are cancelled before they
+    expire, across Ms: every sleep lasts at least its duration."""
+
+    def sleeper(seed):
+        rng = random.Random(seed)
+        early = []
+        for _ in range(5):
+            with gmp.Timeout(rng.uniform(0.05, 0.1)):  # exits before it expires
+                d = rng.uniform(0, 0.02)
+                t0 = time.monotonic()
+                gmp.sleep(d)
+                if time.monotonic() - t0 < d - 0.002:
+                    early.append(d)
+        return early
+
+    def main():
+        gs = [gmp.go(sleeper, seed) for seed in range(200)]
+        return [e for g in gs for e in g.result()]
+
+    assert grun(main) == []
+
+
+def test_a_tree_of_spawning_gs(grun):
+    """2047 Gs, each joining the two it spawned (parallel divide and conquer)."""
+
+    def node(depth):
+        if depth == 0:
+            return 1
+        children = [gmp.go(node, depth - 1) for _ in range(2)]
+        return 1 + sum(c.result() for c in children)
+
+    assert grun(node, 10) == 2**11 - 1
+
+
+def test_a_chain_of_waiting_gs_longer_than_the_recursion_limit(grun):
+    """Each G has its own stack: a chain of Gs, each parked joining the next,
+    must not add up toward the recursion limit."""
+    length = sys.getrecursionlimit() + 100
+
+    def link(i):
+        if i == 0:
+            return 0
+        return gmp.go(link, i - 1).result() + 1
+
+    assert grun(link, length) == length
+
+
+def test_g_state_follows_its_life(procs):
+    def main():
+        gate, ready = gmp.Chan(), gmp.Chan()
+        g = gmp.go(lambda: (ready.send(None), gate.recv(), str(gmp.current().state).lower())[2])
+        if procs == 1:  # main has not yielded: g cannot have started
+            assert "new" in str(g.state).lower()
+        ready.recv()
+        spin_until(lambda: "waiting" in str(g.state).lower())
+        assert not g.dead
+        gate.send("go on")
+        assert "running" in g.result()
+        assert "dead" in str(g.state).lower()
+
+    gmp.run(main, procs=procs)
 
 
 def test_sleep_zero_returns(grun):

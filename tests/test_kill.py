@@ -2,7 +2,7 @@
 import pytest
 
 import gmp
-from helpers import PARKS, SLACK, Stopwatch, park_ids
+from helpers import PARKS, SLACK, Stopwatch, home_checker, park_ids
 
 
 def test_killed_is_a_base_exception_not_an_exception():
@@ -17,11 +17,13 @@ def test_kill_wakes_a_parked_g(grun, parking):
     trace = []
 
     def victim(spot, ready):
+        check = home_checker()
         try:
             ready.send(None)
             spot.park()
             trace.append("passed the park point")
         finally:
+            check()  # Killed is thrown on the G's home M
             trace.append("finally")
 
     def main():

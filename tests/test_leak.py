@@ -57,7 +57,34 @@ def test_a_million_gs_leave_no_memory_or_greenlets_behind():
     assert not left, f"{len(left)} greenlets outlived gmp.run"
 
 
-def test_no_greenlet_outlives_run_even_for_gs_parked_at_exit(procs):
+def _return():
+    pass
+
+
+def _raise():
+    raise KeyError("main fails")
+
+
+def _deadlock():
+    gmp.Chan().recv()
+
+
+def _g_fails():
+    gmp.go(_raise)
+    gmp.Chan().recv()
+
+
+ENDINGS = {
+    "main-returns": (_return, {}, None),
+    "main-raises": (_raise, {}, KeyError),
+    "deadlock": (_deadlock, {}, gmp.Deadlock),
+    "abort-on-error": (_g_fails, {"abort_on_error": True}, KeyError),
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_no_greenlet_outlives_run_with_gs_parked_at_exit(procs, ending):
+    end, options, raises = ENDINGS[ending]
     before = {id(o) for o in _live_greenlets()}
 
     def main():
@@ -68,8 +95,13 @@ def test_no_greenlet_outlives_run_even_for_gs_parked_at_exit(procs):
             ready.recv()
         for _ in range(50):
             gmp.go(_noop)  # some never start
+        end()
 
-    gmp.run(main, procs=procs)
+    if raises is None:
+        gmp.run(main, procs=procs, **options)
+    else:
+        with pytest.raises(raises):
+            gmp.run(main, procs=procs, **options)
     gc.collect()
     left = _live_greenlets(before)
     assert not left, f"{len(left)} greenlets outlived gmp.run"
