@@ -1,4 +1,6 @@
 """Cancellation: gmp.Timeout scopes and Contexts."""
+import time
+
 import pytest
 
 import gmp
@@ -54,6 +56,18 @@ def test_timeout_does_not_fire_after_the_scope_exits(grun):
         return "no stray timeout"
 
     assert grun(main) == "no stray timeout"
+
+
+def test_timeout_that_expired_while_running_fires_at_the_next_park(grun):
+    def main():
+        t0 = time.monotonic()
+        with pytest.raises(gmp.TimeoutError), gmp.Timeout(0.01):
+            while time.monotonic() - t0 < 0.03:  # busy past the deadline
+                pass
+            gmp.Chan().recv()
+        assert time.monotonic() - t0 < 1.0
+
+    grun(main)
 
 
 def test_g_can_catch_a_timeout_and_park_again(grun):

@@ -1,4 +1,6 @@
 """Deadlock detection, errors in Gs, and bad input at the API boundary."""
+import time
+
 import pytest
 
 import gmp
@@ -59,6 +61,18 @@ def test_no_deadlock_while_the_blocked_g_has_a_timeout(grun):
         return "timed out, not deadlocked"
 
     assert grun(main) == "timed out, not deadlocked"
+
+
+def test_no_deadlock_while_a_g_is_in_a_blocking_call(grun):
+    """A G blocked in a plain blocking call (time.sleep holds its M, not a
+    gmp park) is running: main waiting for it is not a deadlock."""
+
+    def main():
+        ch = gmp.Chan()
+        gmp.go(lambda: (time.sleep(0.05), ch.send("after the blocking call")))
+        return ch.recv()
+
+    assert grun(main) == "after the blocking call"
 
 
 def test_deadlock_is_found_once_the_last_timer_has_fired(grun):

@@ -348,6 +348,35 @@ def test_main_return_kills_parked_gs_and_runs_their_finally(grun):
     assert sorted(killed) == list(range(10))
 
 
+def test_main_return_leaves_no_g_half_way_through_a_parking_finally(grun):
+    """A finally block that parks again (a sleep, a contended lock) while the
+    runtime shuts down must either complete or be interrupted by Killed; the
+    G ends dead either way, never suspended for good half-way through."""
+    log = []
+
+    def worker(ready):
+        try:
+            ready.send(None)
+            gmp.Chan().recv()
+        finally:
+            try:
+                gmp.sleep(0.005)
+                log.append("finally completed")
+            except gmp.Killed:
+                log.append("finally interrupted by Killed")
+                raise
+
+    def main():
+        ready = gmp.Chan()
+        g = gmp.go(worker, ready)
+        ready.recv()
+        return g
+
+    g = grun(main)
+    assert log in (["finally completed"], ["finally interrupted by Killed"]), log
+    assert g.dead
+
+
 def test_main_return_does_not_wait_for_sleeping_gs(grun):
     def main():
         ready = gmp.Chan()
