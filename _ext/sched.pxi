@@ -37,12 +37,12 @@
 # can reach g0 from any G, M.curg (set before every switch) is what tells g0
 # which G just parked or finished.
 #
-# The loop (findrunnable), in Go's order: every 61st tick one G from the global
-# queue; runnext (capped at RUNNEXT_STREAK picks in a row so a ping-ponging
-# pair cannot starve the rest of the queue; Go bounds it by a time slice);
-# the older of the local runq and boundq heads, after draining the inbox;
-# expired timers; the global queue (a batch of min(len/nprocs+1, 128)); then
-# stealing half of another P's fresh Gs (policy "go"); then parking in
+# The loop (findrunnable), in Go's order: expired timers; every 61st tick
+# one G from the global queue; runnext (capped at RUNNEXT_STREAK picks in a
+# row so a ping-ponging pair cannot starve the rest of the queue; Go bounds
+# it by a time slice); the older of the local runq and boundq heads, after
+# draining the inbox; the global queue (a batch of min(len/nprocs+1, 128));
+# then stealing half of another P's fresh Gs (policy "go"); then parking in
 # epoll_wait with the GIL released and the timeout of the next timer.  The
 # steal makes one pass over the Ps in random order where Go makes four: under
 # the GIL no other M can change a queue while we look, so more passes would
@@ -971,6 +971,10 @@ cdef G findrunnable(M m):
     while True:
         if sched.stopping:
             return local_pick(p, False)
+        # Timers first, as Go's findRunnable does: a P that always has a G
+        # at hand must still wake its sleepers on time.
+        if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
+            run_timers(p)
         if (p.schedtick + 1) % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
             p.schedtick += 1
             g = globrunqget(p, 1)
@@ -979,8 +983,6 @@ cdef G findrunnable(M m):
         g = local_pick(p, False)
         if g is not None:
             return g
-        if p.timers.n and run_timers(p):
-            continue
         g = globrunqget(p, 0)
         if g is not None:
             return g
