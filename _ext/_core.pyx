@@ -6,9 +6,12 @@
     waitq.pxi    wait queues of parked Gs (channels, sync, join), as C arrays
     timers.pxi   the per-P 4-ary timer heap
     netpoll.pxi  the per-P epoll instance and eventfd the M sleeps on
+    policy.pxi   the policy knobs the scheduler loop reads (gmp/policy.py)
     sched.pxi    G, P, M, the scheduler loop, park/ready, spawn, run, kill
+    sysmon.pxi   latency histograms, GIL-wait learning, inject(), sysmon
     chan.pxi     channels and select
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
+    blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
@@ -87,12 +90,25 @@ cdef extern from "gmp_c.h" nogil:
     int gmp_epoll_wait_ns(int, epoll_event*, int, int64_t)
     void gmp_reset_context()
 
+cdef extern from "gmp_mn.h" nogil:
+    enum:
+        GMP_LAT_NB
+    int gmp_cas_i32(int32_t*, int32_t, int32_t)
+    uint32_t gmp_load_relaxed_u32(uint32_t*)
+    int64_t gmp_load_relaxed_i64(int64_t*)
+    int gmp_lat_bucket(int64_t)
+    double gmp_lat_value(int)
+    void gmp_sleep_ns(int64_t)
+
 gmp_greenlet_import()
 
 include "runq.pxi"
 include "waitq.pxi"
 include "timers.pxi"
 include "netpoll.pxi"
+include "policy.pxi"
 include "sched.pxi"
+include "sysmon.pxi"
 include "chan.pxi"
 include "sync.pxi"
+include "blocking.pxi"

@@ -109,8 +109,9 @@ cdef inline PyObject* runq_peek(runq_t* q) noexcept nogil:
     return q.buf[h & RUNQ_MASK]
 
 
-cdef uint32_t runq_steal(P thief, P victim) noexcept:
-    """Move half of victim's fresh Gs into thief's (empty) runq.
+cdef uint32_t runq_steal(P thief, P victim, uint32_t maxn) noexcept:
+    """Move half of victim's fresh Gs (at most maxn if maxn) into thief's
+    (empty) runq.
 
     Returns how many were taken; they are visible to thief.rq afterwards.
     The readyseq of each stolen G is restamped so thief's FIFO stays ordered.
@@ -127,6 +128,8 @@ cdef uint32_t runq_steal(P thief, P victim) noexcept:
             if n == 0:
                 return 0
             continue          # inconsistent h/t read; retry
+        if maxn and n > maxn:
+            n = maxn
         tt = tq.tail
         for i in range(n):
             tq.buf[(tt + i) & RUNQ_MASK] = vq.buf[(h + i) & RUNQ_MASK]

@@ -116,15 +116,8 @@ cdef enum:
     WAKE_CLOSED = 3
 
 cdef enum:
-    POLICY_GO = 0
-    POLICY_GLOBAL = 1
-
-cdef enum:
     RUNNEXT_STREAK = 16
-    GLOBAL_TICK = 61
     GFREE_MAX = 256
-
-POLICIES = ("go", "global")
 
 cdef inline int64_t coarsetime() noexcept nogil:
     cdef timespec ts
@@ -148,6 +141,7 @@ cdef class G:
     cdef P home
     cdef uint64_t ticket
     cdef uint64_t readyseq
+    cdef int64_t readyat        # when last made runnable (latency tracking)
     cdef object wakeval
     cdef int wakecase
     cdef int wakeup
@@ -258,6 +252,8 @@ cdef class G:
 
 cdef class P:
     cdef readonly int id
+    cdef readonly int node      # NUMA node of its M's CPU (gmp.topology)
+    cdef int* sorder            # steal order scratch (nprocs entries)
     cdef runq_t rq
     cdef PyObject* runnext
     cdef int runnext_streak
@@ -278,6 +274,22 @@ cdef class P:
     cdef readonly int64_t nkicks
     cdef readonly int64_t nparks
     cdef readonly int64_t nidle_ns
+    # M:N additions (sysmon.pxi): Gs run, ready->running histogram, the
+    # GIL-wait learning of a woken M, sysmon's forced wake-ups.
+    cdef readonly int64_t nrun
+    cdef int64_t lathist[GMP_LAT_NB]
+    cdef int64_t wake_ns
+    cdef bint gil_slow_last
+    cdef int64_t last_probe
+    cdef readonly int64_t nprobes
+    cdef readonly int64_t ngil_fast
+    cdef readonly int64_t ngil_slow
+    cdef readonly int64_t ngilwait_ns
+    cdef readonly int64_t nforced
+    cdef readonly int64_t nbackoff_skips
+    cdef readonly int64_t nfds         # fds registered with epfd (netpoll.pxi)
+    cdef uint32_t lastpoll             # schedtick of the last netpoll
+    cdef readonly int64_t npollready   # Gs readied by the netpoller
 
     def __cinit__(self, int id):
         self.id = id
@@ -296,6 +308,8 @@ cdef class P:
         ring_clear(&self.boundq)
         gqueue_clear(&self.inbox)
         theap_free(&self.timers)
+        free(self.sorder)
+        self.sorder = NULL
         netpoll_close(self)
 
     cdef bint has_work(self) noexcept:
@@ -309,9 +323,13 @@ cdef class M:
     cdef object schedglet
     cdef G curg
     cdef object thread
-    cdef readonly object thread_ident
     cdef bint spinning
     cdef list gfree
+    cdef int64_t runstart       # coarse time curg started running (sysmon)
+    cdef int64_t curgid         # id of the running G, 0 in the scheduler
+    cdef readonly long tid      # threading.get_ident() of the M's thread
+    cdef readonly long native_tid
+    cdef readonly object cpus   # CPUs it pins itself to, or None
 
     def __cinit__(self, int id, P p):
         self.id = id
@@ -324,7 +342,9 @@ cdef class Sched:
     cdef list allp
     cdef list ms
     cdef int nprocs
-    cdef int policy
+    cdef bint multinode
+    cdef policy_t pol
+    cdef object policy
     cdef gqueue_t gq
     cdef int32_t nidle
     cdef int32_t nspinning
@@ -336,6 +356,11 @@ cdef class Sched:
     cdef int64_t goidgen
     cdef PyObject* allg
     cdef int64_t ngs
+    cdef int64_t backoff_until  # GIL learning: no helper wake-ups before this
+    cdef int64_t backoff_ns
+    cdef int64_t gil_slow_ns
+    cdef int64_t start_ns
+    cdef bint sysmon_stop
 
     def __cinit__(self):
         gqueue_init(&self.gq)
@@ -462,6 +487,8 @@ cdef int ready(G g, bint next) except -1:
     cdef M m = getm()
     cdef P p = g.home
     g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
     if m is not None and m.p is p:
         if next:
             runnext_put(p, g)
@@ -501,16 +528,33 @@ cdef void wakep() noexcept:
     cdef M m
     if gmp_load_i32(&sched.nidle) == 0 or gmp_load_i32(&sched.nspinning) != 0:
         return
+    if in_backoff():
+        return
     m = getm()
     for p in sched.allp:
         if (m is None or p is not m.p) and gmp_load_i32(&p.sleeping):
-            gmp_add_i32(&sched.nspinning, 1)
-            gmp_store_i32(&p.woken_to_spin, 1)
-            netpoll_kick(p)
+            if gmp_cas_i32(&p.woken_to_spin, 0, 1):
+                gmp_add_i32(&sched.nspinning, 1)
+                netpoll_kick(p)
             return
 
 
 # --- spawn, finish -----------------------------------------------------------
+
+cdef G newg(object fn, tuple args, dict kwargs):
+    """A new runnable G on the G list, not yet queued anywhere."""
+    cdef G g = G.__new__(G)
+    sched.goidgen += 1
+    g.id = sched.goidgen
+    g.fn = fn
+    g.args = args
+    g.kwargs = kwargs if kwargs else None
+    g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
+    allg_add(g)
+    return g
+
 
 cdef G newproc(object fn, tuple args, dict kwargs):
     cdef M m = getm()
@@ -518,27 +562,21 @@ cdef G newproc(object fn, tuple args, dict kwargs):
     cdef P p
     if m is None:
         raise NoRuntime("gmp.go() needs a running runtime: call it inside gmp.run(main)")
-    g = G.__new__(G)
-    sched.goidgen += 1
-    g.id = sched.goidgen
+    g = newg(fn, args, kwargs)
     if m.curg is not None:
         g.parent_id = m.curg.id
-    g.fn = fn
-    g.args = args
-    g.kwargs = kwargs if kwargs else None
-    g.status = GRUNNABLE
-    allg_add(g)
     p = m.p
     p.nspawn += 1
     if sched.stopping:
         finish_unstarted(g)
-    elif sched.policy == POLICY_GLOBAL:
+    elif sched.pol.place_global:
         _incref(<PyObject*>g)
         gqueue_push(&sched.gq, <PyObject*>g)
-        wakep()
+        if sched.pol.wake_helpers:
+            wakep()
     else:
         runnext_put(p, g)
-        if sched.nidle:
+        if sched.nidle and sched.pol.wake_helpers:
             wakep()
     return g
 
@@ -609,6 +647,7 @@ cdef object run_g(M m, G g):
     cdef object w
     m.curg = g
     g.status = GRUNNING
+    note_run(m, g)
     if g.glet is not None:
         return PyGreenlet_Switch(<PyObject*>g.glet, NULL, NULL)
     if g.home is None:
@@ -663,6 +702,7 @@ def _gworker(G g):
             nxt.glet = me
             nxt.status = GRUNNING
             m.curg = nxt
+            note_run(m, nxt)
             g = nxt
             continue
         g = None
@@ -705,7 +745,10 @@ cdef G local_pick(P p, bint fast):
     cdef G g
     p.schedtick += 1
     if fast:
-        if p.schedtick % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
+        if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
+                and gmp_load_i64(&sched.gq.size)):
+            return None
+        if netpoll_due(p):
             return None
         if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
             return None
@@ -755,10 +798,16 @@ cdef int schedule_from(M m, G g) except -1:
     """Called by a G that parked or yielded: switch to the next G directly
     when the P has one at hand, else to the scheduler greenlet."""
     cdef G nxt = local_pick(m.p, True)
+    if nxt is not None and nxt.glet is None and not m.gfree:
+        # A new greenlet inherits the Python recursion depth of the one that
+        # starts it: start it from g0, not from deep inside this G's stack.
+        runnext_put(m.p, nxt)
+        nxt = None
     if nxt is None:
         PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
     elif nxt is g:
         g.status = GRUNNING
+        note_run(m, g)
     else:
         run_g(m, nxt)
     return 0
@@ -803,6 +852,8 @@ cdef Py_ssize_t wake_n(waitq_t* q, Py_ssize_t n, int how) except -1:
 cdef int gosched_g(G g) except -1:
     cdef M m = <M>gmp_get_m()
     g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
     local_put(m.p, g)
     schedule_from(m, g)
     return 0
@@ -822,6 +873,10 @@ cdef G globrunqget(P p, int64_t maxn):
     n = n // sched.nprocs + 1
     if n > RUNQ_HALF:
         n = RUNQ_HALF
+    if not sched.pol.local_batch:
+        n = 1
+    elif sched.pol.global_batch and n > sched.pol.global_batch:
+        n = sched.pol.global_batch
     if maxn and n > maxn:
         n = maxn
     r = gqueue_take(&sched.gq, n, &got)
@@ -839,21 +894,72 @@ cdef G globrunqget(P p, int64_t maxn):
     return g
 
 
-cdef G steal_work(P p):
-    """One pass over the other Ps in random order, stealing half of the
-    first non-empty runq found."""
+cdef G look_elsewhere(P p, bint forced):
+    """The policy's places to look once this P's own queues and timers are
+    empty (in Go's order: the global queue, then stealing)."""
+    cdef int i
+    cdef G g
+    for i in range(LOOK_MAX):
+        if sched.pol.look[i] == LOOK_GLOBAL:
+            g = globrunqget(p, 0)
+        elif sched.pol.look[i] == LOOK_STEAL:
+            if not sched.pol.steal or sched.nprocs == 1:
+                continue
+            g = steal_work(p, forced)
+        else:
+            return None
+        if g is not None:
+            return g
+    return None
+
+
+cdef int steal_order(P p) noexcept:
+    """Fills p.sorder with the other Ps in random order (same NUMA node first
+    when the policy says so) and returns how many."""
     cdef int n = sched.nprocs
     cdef int start = gmp_fastrandn(n)
+    cdef int i, k = 0, j, sweep
+    cdef P q
+    cdef bint numa = sched.multinode and sched.pol.numa_first
+    for sweep in range(2 if numa else 1):
+        for i in range(n):
+            j = (start + i) % n
+            q = <P>sched.allp[j]
+            if q is p:
+                continue
+            if numa and (q.node == p.node) != (sweep == 0):
+                continue
+            p.sorder[k] = j
+            k += 1
+    return k
+
+
+def _steal_order(int pid):
+    """The order P pid would try victims in now (for tests)."""
+    cdef P p
+    if sched is None:
+        raise NoRuntime("no runtime")
+    p = <P>sched.allp[pid]
+    n = steal_order(p)
+    return [p.sorder[i] for i in range(n)]
+
+
+cdef G steal_work(P p, bint steal_next):
+    """One pass over the other Ps in random order, stealing half of the
+    first non-empty runq found.  With steal_next (sysmon saw the victim make
+    no progress), also a fresh G in a victim's runnext, as Go's
+    stealRunNextG does; plain pointer access is safe under the GIL."""
+    cdef int n = steal_order(p)
     cdef int i
     cdef P victim
     cdef PyObject* r
     cdef G g
     for i in range(n):
-        victim = <P>sched.allp[(start + i) % n]
-        if victim is p or runq_empty(&victim.rq):
+        victim = <P>sched.allp[p.sorder[i]]
+        if runq_empty(&victim.rq):
             continue
         p.nsteal += 1
-        if runq_steal(p, victim):
+        if runq_steal(p, victim, sched.pol.steal_max):
             p.nstolen += runq_len(&p.rq)
             while True:
                 r = runq_get(&p.rq)
@@ -863,6 +969,18 @@ cdef G steal_work(P p):
                 _decref(r)
                 if g.status != GDEAD:
                     return g
+    if steal_next:
+        for i in range(n):
+            victim = <P>sched.allp[p.sorder[i]]
+            r = victim.runnext
+            if r == NULL or (<G>r).glet is not None or (<G>r).home is not None:
+                continue
+            victim.runnext = NULL
+            p.nstolen += 1
+            g = <G>r
+            _decref(r)
+            if g.status != GDEAD:
+                return g
     return None
 
 
@@ -944,20 +1062,29 @@ cdef int idle(M m, P p) except -1:
         timeout = next_t - gmp_nanotime()
         if timeout <= 0:
             return 0
+    m.curgid = 0
+    p.gil_slow_last = False
     gmp_store_i32(&p.sleeping, 1)
     nidle = gmp_add_i32(&sched.nidle, 1)
     try:
         # Re-check after publishing `sleeping`: a kicker that queued work
         # before seeing the flag must not be missed.
-        if p.has_work() or sched.stopping:
+        if p.has_work() or sched.stopping or gmp_load_i32(&p.woken_to_spin):
             return 0
-        if sched.policy == POLICY_GO and gmp_load_i64(&sched.gq.size):
+        # Fresh Gs in the global queue: take them, unless the GIL learning
+        # says helpers should back off and another M is awake to take them.
+        if gmp_load_i64(&sched.gq.size) and (
+                nidle == sched.nprocs
+                or not in_backoff()):
             return 0
         if timeout < 0 and nidle == sched.nprocs and check_deadlock():
             return 0
         t0 = gmp_nanotime()
+        p.wake_ns = 0
         netpoll_wait(p, timeout)
         p.nidle_ns += gmp_nanotime() - t0
+        if p.wake_ns and gmp_load_i32(&p.woken_to_spin):
+            learn_gil_wait(p, gmp_nanotime() - p.wake_ns)
     finally:
         gmp_store_i32(&p.sleeping, 0)
         gmp_add_i32(&sched.nidle, -1)
@@ -968,35 +1095,45 @@ cdef G findrunnable(M m):
     """Blocks until there is a G for this M to run; None once it should exit."""
     cdef P p = m.p
     cdef G g
+    cdef int32_t woke = 0
     while True:
         if sched.stopping:
             return local_pick(p, False)
-        # Timers first, as Go's findRunnable does: a P that always has a G
-        # at hand must still wake its sleepers on time.
+        # Expired timers first, as Go's checkTimers: a G that keeps
+        # yielding must not starve the Gs whose sleep is over.
         if p.timers.n and p.timers.a[0].when <= gmp_nanotime():
             run_timers(p)
-        if (p.schedtick + 1) % GLOBAL_TICK == 0 and gmp_load_i64(&sched.gq.size):
+        # Fairness: every global_tick-th pick comes from the global queue.
+        # local_pick's fast path hands over to us on exactly such a tick.
+        if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
+                and gmp_load_i64(&sched.gq.size)):
             p.schedtick += 1
             g = globrunqget(p, 1)
             if g is not None:
                 return g
+        if netpoll_due(p):
+            netpoll_poll(p)
         g = local_pick(p, False)
         if g is not None:
             return g
-        g = globrunqget(p, 0)
+        if p.nfds and netpoll_poll(p):
+            continue
+        # Taking work from others (global queue, stealing) is helping: an M
+        # that finds the others running Python declines (helper_declines,
+        # sysmon.pxi).  One that sysmon forced awake always helps.
+        if not helper_declines(m, p, woke):
+            g = look_elsewhere(p, woke == 2)
+        woke = 0
+        if m.spinning:
+            m.spinning = False
+            gmp_add_i32(&sched.nspinning, -1)
+            if g is not None and not runq_empty(&p.rq):
+                wakep()
         if g is not None:
             return g
-        if sched.policy == POLICY_GO and sched.nprocs > 1:
-            g = steal_work(p)
-            if m.spinning:
-                m.spinning = False
-                gmp_add_i32(&sched.nspinning, -1)
-                if g is not None and not runq_empty(&p.rq):
-                    wakep()
-            if g is not None:
-                return g
         idle(m, p)
-        if gmp_load_i32(&p.woken_to_spin):
+        woke = gmp_load_i32(&p.woken_to_spin)
+        if woke:
             gmp_store_i32(&p.woken_to_spin, 0)
             m.spinning = True
 
@@ -1026,7 +1163,13 @@ def _mstart(M m):
 def _mthread(M m):
     """Body of the OS thread of an M other than M0."""
     gmp_set_m(<void*>m)
-    m.thread_ident = _threading.get_ident()
+    m.tid = _threading.get_ident()
+    if m.cpus is not None:
+        try:
+            _os.sched_setaffinity(0, m.cpus)
+        except OSError as e:
+            _sys.stderr.write(f"gmp: M{m.id} could not pin itself to CPUs {m.cpus}: {e}\n")
+    m.native_tid = _threading.get_native_id()     # published once pinned
     try:
         m.schedglet = PyGreenlet_New(_mstart, NULL)
         margs = (m,)
@@ -1098,7 +1241,7 @@ def running_gs():
     cdef M m
     if sched is None:
         return []
-    return [(m.id, m.thread_ident, m.curg) for m in sched.ms]
+    return [(m.id, m.tid, m.curg) for m in sched.ms]
 
 
 def stats():
@@ -1114,15 +1257,24 @@ def stats():
             "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn,
             "steal_attempts": p.nsteal, "stolen": p.nstolen,
             "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
-            "idle_ns": p.nidle_ns,
+            "idle_ns": p.nidle_ns, "runs": p.nrun, "gil_fast": p.ngil_fast,
+            "gil_slow": p.ngil_slow, "gilwait_ns": p.ngilwait_ns,
+            "forced_wakes": p.nforced, "gil_probes": p.nprobes, "node": p.node,
+            "m_tid": p.m.native_tid if p.m is not None else 0,
+            "m_cpus": p.m.cpus if p.m is not None else None,
+            "fds": p.nfds, "netpoll_ready": p.npollready,
         })
-    return {"procs": sched.nprocs, "policy": POLICIES[sched.policy],
+    return {"procs": sched.nprocs, "policy": sched.policy.name,
             "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
-            "idle": gmp_load_i32(&sched.nidle), "ps": ps}
+            "idle": gmp_load_i32(&sched.nidle),
+            "backoff": in_backoff(), "ps": ps}
 
 
-def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_error):
-    """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run."""
+def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
+        sysmon=None, placements=None):
+    """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run.
+    policy: a gmp.policy.Policy; sysmon: a gmp.sysmon.Config, or None for
+    no sysmon thread; placements: one gmp.topology.Placement per M, or None."""
     global sched
     cdef Sched s
     cdef P p
@@ -1130,6 +1282,8 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
     cdef M m0
     cdef G g
     cdef int i
+    smt = None
+    m0_affinity = None
     if sched is not None:
         raise RuntimeError("gmp.run() is already running in this process; "
                            "start more Gs with gmp.go()")
@@ -1137,14 +1291,25 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
         raise RuntimeError("gmp.run() cannot be called from inside an M")
     s = Sched()
     s.nprocs = procs
-    s.policy = POLICIES.index(policy)
+    policy_from(&s.pol, policy)
+    s.policy = policy
     s.abort_on_error = abort_on_error
     s.allp = []
     s.ms = []
+    s.start_ns = gmp_nanotime()
+    s.gil_slow_ns = <int64_t>(_sys.getswitchinterval() * 0.8e9)
     for i in range(procs):
         p = P(i)
+        p.sorder = <int*>malloc(procs * sizeof(int))
+        if p.sorder == NULL:
+            raise MemoryError()
+        m = M(i, p)
+        if placements is not None:
+            m.cpus = placements[i].cpus
+            p.node = placements[i].node
         s.allp.append(p)
-        s.ms.append(M(i, p))
+        s.ms.append(m)
+    s.multinode = len({(<P>q).node for q in s.allp}) > 1
     sched = s
     m0 = <M>s.ms[0]
     try:
@@ -1168,16 +1333,29 @@ def run(main, tuple args, dict kwargs, int procs, str policy, bint abort_on_erro
             m.thread = _threading.Thread(target=_mthread, args=(m,),
                                          name=f"gmp-M{m.id}", daemon=True)
         gmp_set_m(<void*>m0)
-        m0.thread_ident = _threading.get_ident()
+        m0.tid = _threading.get_ident()
+        m0.native_tid = _threading.get_native_id()
+        if m0.cpus is not None:
+            m0_affinity = _os.sched_getaffinity(0)
+            _os.sched_setaffinity(0, m0.cpus)
         m0.schedglet = PyGreenlet_New(_mstart, NULL)
         for m in s.ms[1:]:
             m.thread.start()
+        if sysmon is not None:
+            smt = _threading.Thread(target=_sysmon_main, args=(s, sysmon),
+                                    name="gmp-sysmon", daemon=True)
+            smt.start()
         margs = (m0,)
         PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
         gmp_set_m(NULL)
         for m in s.ms[1:]:
             m.thread.join()
     finally:
+        s.sysmon_stop = True
+        if smt is not None:
+            smt.join()
+        if m0_affinity is not None:
+            _os.sched_setaffinity(0, m0_affinity)
         gmp_set_m(NULL)
         sched = None
         teardown(s)

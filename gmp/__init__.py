@@ -54,6 +54,12 @@ Cancellation
         gmp.with_value(parent, key, value); ctx.done() -> Chan, ctx.err(),
         ctx.value(key), ctx.deadline().
 
+Networking and blocking calls
+    gmp.net: listen, dial, serve, listen_udp, dial_udp, getaddrinfo (see
+        gmp/net.py); I/O parks only the calling G.
+    gmp.blocking(fn, *args, **kwargs): run a thread-blocking call on a helper
+        OS thread, parking only the calling G.
+
 Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
     like asyncio.CancelledError), Deadlock, NoRuntime.
@@ -92,12 +98,13 @@ from gmp.context import (
     with_timeout,
     with_value,
 )
+from gmp.blocking import blocking
 from gmp.debug import dump
 from gmp.runtime import run
 from gmp.sync import Cond, Once, RWMutex
 
 __all__ = [
-    "run", "go", "G", "current", "sleep", "gosched", "dump",
+    "run", "go", "G", "current", "sleep", "gosched", "dump", "blocking",
     "Chan", "select", "Recv", "Send",
     "WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "Event",
     "Timeout", "Context", "background", "with_cancel", "with_timeout",

@@ -29,7 +29,7 @@ def _version(args):
 
 # (module, function) pairs that add their subcommands to a subparsers object.
 _TOP = [("gmp.profile", "add_parser"), ("gmp.flame.cli", "add_flame_parser")]
-_BENCH = []
+_BENCH = [("gmp.bench.steal_vs_global", "add_parser")]
 
 
 def _register(sub, plugins):

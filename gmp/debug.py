@@ -26,10 +26,12 @@ import sys
 from gmp._ext import _core
 
 
-def gmpdebug():
-    """GMPDEBUG as a dict of str -> str."""
+def gmpdebug(value=None):
+    """GMPDEBUG (or `value`) as a dict of str -> str; a bare key means "1"."""
+    if value is None:
+        value = os.environ.get("GMPDEBUG", "")
     out = {}
-    for item in os.environ.get("GMPDEBUG", "").split(","):
+    for item in value.split(","):
         key, sep, value = item.strip().partition("=")
         if key:
             out[key] = value if sep else "1"

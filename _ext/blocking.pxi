@@ -1,0 +1,95 @@
+# gmp.blocking: run a call that would block its thread on a helper OS thread
+# while the calling G parks ("blocking call").
+#
+# The pool itself is Python (gmp/blocking.py); this is the part that touches
+# the scheduler.  blocking_call() counts the call in sched.nexternal (so
+# deadlock detection knows a wake-up is coming), hands a BlockingJob to the
+# pool and parks with the G's ticket.  The helper thread runs the job and
+# calls complete(), which readies the G if its ticket still matches: ready()
+# on a thread that is not an M pushes the G into its home P's inbox and kicks
+# that P's eventfd, the thread-safe path every bound G takes home.  A G that
+# was killed or timed out meanwhile has a new ticket, and its late result is
+# dropped.  If the job finishes before the G has even parked, ready() has
+# already queued it in the inbox and park() simply switches away until the
+# inbox is drained: nothing is lost.
+#
+# Relies on the GIL: complete() runs on the helper thread with the GIL held
+# (it is Python code), which serialises it with the scheduler.
+
+cdef class BlockingJob:
+    """One call submitted to the blocking pool (internal)."""
+    cdef G g
+    cdef uint64_t ticket
+    cdef Sched owner
+    cdef object fn
+    cdef tuple args
+    cdef dict kwargs
+    cdef object value
+    cdef object exc
+
+    def run(self):
+        """Runs the call on the calling (helper) thread, then wakes the G."""
+        try:
+            if self.kwargs:
+                self.value = self.fn(*self.args, **self.kwargs)
+            else:
+                self.value = self.fn(*self.args)
+        except BaseException as e:
+            self.exc = e
+        self.fn = self.args = self.kwargs = None
+        self.complete()
+
+    cdef void complete(self) noexcept:
+        cdef G g = self.g
+        cdef Sched s = self.owner
+        if s is sched and g.ticket == self.ticket:
+            g.ticket += 1
+            g.wakeval = None
+            g.wakeup = WAKE_OK
+            try:
+                ready(g, False)
+            except BaseException:
+                pass
+        gmp_add_i64(&s.nexternal, -1)
+
+
+def blocking_call(submit, fn, tuple args, dict kwargs):
+    """Runs fn(*args, **kwargs) via submit(job) (job.run() on another OS
+    thread) while the running G parks; returns its result or raises its
+    exception."""
+    cdef G g = begin_park()
+    cdef BlockingJob job = BlockingJob.__new__(BlockingJob)
+    job.g = g
+    job.ticket = g.ticket
+    job.owner = sched
+    job.fn = fn
+    job.args = args
+    job.kwargs = kwargs
+    gmp_add_i64(&sched.nexternal, 1)
+    try:
+        submit(job)
+    except BaseException:
+        gmp_add_i64(&sched.nexternal, -1)
+        raise
+    park(g, "blocking call")
+    if job.exc is not None:
+        exc = job.exc
+        job.exc = None
+        raise exc
+    v = job.value
+    job.value = None
+    return v
+
+
+def park_unless(trylock, WaitList wl not None, str reason, timeout):
+    """For locks shared with monkey-patched code: returns 1 if trylock() is
+    true, else parks the running G on wl until notified (0) or until timeout
+    (-1).  No Python bytecode runs between the failed try and the park, so a
+    release on another M (release, then notify wl) cannot slip in between
+    and be lost.  trylock must be a C callable that does not release the
+    GIL, e.g. a bound ``_thread.lock.acquire`` with blocking False."""
+    cdef G g
+    if trylock(False):
+        return 1
+    g = block_on(&wl.waiters, None, timeout, reason)
+    return 0 if g.wakeup == WAKE_OK else -1

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``gmp bench``: each module exposes add_parser(subparsers)."""

@@ -1,0 +1,80 @@
+"""gmp.blocking(fn, *args, **kwargs): run a call that would block its OS
+thread (a C library call, DNS resolution, a file on a slow disk) on a helper
+thread, while the calling G parks and its M goes on running other Gs.
+
+The helper threads form one bounded pool per process (``GMPBLOCKINGTHREADS``,
+default 32), started lazily and kept for the life of the process.  Calls
+beyond the bound queue in FIFO order.  Completion readies the parked G on its
+home P through the P's inbox and eventfd (see ``_ext/blocking.pxi``); while a
+call is in flight it counts as an external waker, so deadlock detection does
+not fire.  If the G is killed (or a ``gmp.Timeout`` expires) while it waits,
+the G gets the exception at once; the helper thread still runs the call to
+completion, as no thread can be interrupted, and its result is dropped.
+
+Outside a G (no runtime, or a plain thread) the call simply runs inline.
+
+The pool is built from ``_thread`` and ``_queue`` directly, so monkey
+patching ``threading`` or ``queue`` never turns the helpers into Gs.
+"""
+import _thread
+from _queue import SimpleQueue
+
+from gmp._ext import _core
+
+__all__ = ["blocking", "pool_size"]
+
+
+def _max_threads():
+    from gmp.runtime import env_positive_int
+    n = env_positive_int("GMPBLOCKINGTHREADS")
+    return 32 if n is None else n
+
+
+class _Pool:
+    def __init__(self, max_threads):
+        self.max = max_threads
+        self.jobs = SimpleQueue()
+        self.lock = _thread.allocate_lock()
+        self.nthreads = 0
+        self.nidle = 0
+
+    def submit(self, job):
+        with self.lock:
+            spawn = self.nidle == 0 and self.nthreads < self.max
+            if spawn:
+                self.nthreads += 1
+            else:
+                self.nidle -= 1 if self.nidle else 0
+        self.jobs.put(job)
+        if spawn:
+            _thread.start_new_thread(self._worker, ())
+
+    def _worker(self):
+        get = self.jobs.get
+        while True:
+            job = get()
+            job.run()
+            job = None
+            with self.lock:
+                self.nidle += 1
+
+
+_pool = None
+
+
+def blocking(fn, *args, **kwargs):
+    """Call fn(*args, **kwargs) on a helper OS thread and return its result
+    (or raise its exception), parking only the calling G."""
+    global _pool
+    if not callable(fn):
+        raise TypeError(f"gmp.blocking() target must be callable, not {type(fn).__name__}")
+    if _core.current() is None:
+        return fn(*args, **kwargs)
+    if _pool is None:
+        _pool = _Pool(_max_threads())
+    return _core.blocking_call(_pool.submit, fn, args, kwargs)
+
+
+def pool_size():
+    """How many helper threads exist now."""
+    return _pool.nthreads if _pool is not None else 0

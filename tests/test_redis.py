@@ -1,0 +1,82 @@
+"""redis-py against a real redis-server, under gmp.monkey.patch_all()."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from patched import run_patched
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+pytest.importorskip("redis")
+if not os.path.exists(REDIS):
+    pytest.skip("redis-server not installed", allow_module_level=True)
+
+
+@pytest.fixture
+def redis_port(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--dir", str(tmp_path), "--maxclients", "4000"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while True:                       # bounded: until it accepts
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(10).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > end or p.poll() is not None:
+                    raise
+                time.sleep(0.01)
+        yield port
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("procs", [1, 2, 4])
+def test_redis_1000_gs_x_100_commands(tmp_path, redis_port, procs):
+    out = run_patched(tmp_path, """
+        import sys, threading, time
+        import redis, gmp
+        port = int(sys.argv[1])
+        pool = redis.ConnectionPool(host="127.0.0.1", port=port, max_connections=1000)
+        r = redis.Redis(connection_pool=pool)
+        r.flushall()
+        NG, NC = 1000, 100
+        bad = []
+        def worker(i):
+            key = f"k{i}"
+            for j in range(NC // 2):
+                r.set(key, f"{i}:{j}")
+                v = r.get(key)
+                if v != f"{i}:{j}".encode():
+                    bad.append((i, j, v))
+        # Overlap: a BLPOP that only another G satisfies must not hold an M.
+        def blocker():
+            return redis.Redis(host="127.0.0.1", port=port).blpop("wakeup", timeout=10)
+        b = gmp.go(blocker)
+        t0 = time.monotonic()
+        gs = [gmp.go(worker, i) for i in range(NG)]
+        for g in gs:
+            g.result(timeout=120)
+        elapsed = time.monotonic() - t0
+        redis.Redis(host="127.0.0.1", port=port).rpush("wakeup", "x")
+        assert b.result(timeout=10) == (b"wakeup", b"x")
+        assert not bad, bad[:5]
+        assert r.dbsize() == NG
+        # every command is a round trip: serially these would need the sum of
+        # all round-trip times; with 1000 Gs in flight the clients overlap,
+        # i.e. many connections were used at once.
+        print("ok", round(elapsed, 2), len(pool._available_connections) + len(pool._in_use_connections))
+    """, str(redis_port), procs=procs, timeout=300)
+    word, elapsed, nconns = out.split()
+    assert word == "ok"
+    assert int(nconns) > 50          # overlap: many Gs had commands in flight at once
