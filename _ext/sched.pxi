@@ -56,9 +56,12 @@
 # Shutdown.  When the main G returns (or a G fails with abort_on_error), every
 # other G is cancelled as asyncio.run does: Gs that never started are dropped
 # (their result is gmp.Killed), started ones get gmp.Killed at their park
-# point and run until they finish or park again; a G that parks again during
-# shutdown is abandoned.  Each M exits when its P has nothing runnable; M0
-# then joins the other Ms (a G stuck in a blocking C call delays this).
+# point.  From then on every park point raises Killed at once, so a cleanup
+# handler that blocks again (a `finally` that sleeps, locks or sends) is cut
+# off there instead of being left suspended forever: every G ends dead,
+# and nothing waits on a G that can no longer be woken.  Each M exits when
+# its P has nothing runnable; M0 then joins the other Ms (a G stuck in a
+# blocking C call, or one that swallows Killed in a loop, delays this).
 #
 # The GIL.  Scheduler state other than the run-queue rings and the kick flag
 # is protected by the GIL: park/ready, wait queues, timers and the G list are
@@ -389,6 +392,8 @@ cdef G begin_park():
     g = m.curg
     if g.pending is not None:
         raise_pending(g)
+    if sched.stopping:
+        raise Killed()
     return g
 
 
