@@ -73,6 +73,9 @@ cdef extern from "<sys/socket.h>" nogil:
 cdef extern from "<string.h>" nogil:
     char* strerror(int)
 
+cdef extern from "Python.h":
+    int PyErr_CheckSignals_ "PyErr_CheckSignals"() except -1
+
 cdef enum:
     NETPOLL_TICK = 61
     NETPOLL_EVENTS = 128
@@ -495,6 +498,10 @@ cdef int netpoll_wait(P p, int64_t timeout_ns) except -1:
         n = gmp_epoll_wait_ns(p.epfd, events, NETPOLL_EVENTS, timeout_ns)
         p.wake_ns = gmp_nanotime()      # GIL-wait learning (sysmon.pxi)
     p.lastpoll = p.schedtick
+    if n < 0 and errno == EINTR:
+        # A signal: run its Python handlers now (they may ready Gs), or an
+        # idle M0 would go back to sleep with them still pending.
+        PyErr_CheckSignals_()
     if n <= 0:
         return 0
     return netpoll_dispatch(p, events, n)

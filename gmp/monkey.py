@@ -25,6 +25,14 @@ threading ``Thread`` starts a G (``current_thread()`` inside it is the Thread),
          ``Semaphore``, ``Barrier`` and ``queue.Queue``/``SimpleQueue`` built on
          them are G-aware; ``get_ident`` is per G; ``local`` is G-local.
 queue    ``queue.SimpleQueue`` becomes the pure-Python one (G-aware locks).
+subprocess ``os.waitpid`` without WNOHANG runs on the gmp.blocking pool inside
+         a G, so ``Popen.wait``/``run``/``call``/``communicate`` park only the
+         G (their pipes go through the patched selectors and sockets).
+signal   handlers installed with ``signal.signal`` run in a G of their own
+         (Python calls them in whatever greenlet is current on the main
+         thread, where blocking would stall that G or the scheduler);
+         ``getsignal`` returns the handler as installed.  An M parked in
+         epoll_wait runs pending handlers when a signal interrupts it.
 
 Patching twice is harmless.  Modules that copied a name before patching
 (``from socket import socket``, ``from time import sleep``) keep the original:
@@ -40,6 +48,7 @@ import io
 import os
 import select as _select_mod
 import selectors
+import signal as _signal_mod
 import socket as _socket_mod
 import sys
 import threading
@@ -570,7 +579,71 @@ def _warn_early_imports():
                               RuntimeWarning, stacklevel=3)
 
 
-def patch_all(socket=True, time=True, select=True, thread=True, queue=True):
+# --- subprocess (os.waitpid) ---------------------------------------------------
+
+_real_waitpid = os.waitpid
+
+
+def _coop_waitpid(pid, options):
+    # subprocess looks os.waitpid up at each call: Popen.wait() without a
+    # timeout (and run(), call(), communicate() after the pipes close) block
+    # in waitpid(pid, 0); a helper thread makes that park only the G.  With
+    # WNOHANG it never blocks, and wait(timeout) polls with WNOHANG and
+    # time.sleep, which is gmp.sleep once patched.
+    if options & os.WNOHANG or _current() is None:
+        return _real_waitpid(pid, options)
+    return blocking(_real_waitpid, pid, options)
+
+
+def patch_subprocess():
+    if "subprocess" in _patched:
+        return
+    _patch("os", "waitpid", _coop_waitpid)
+    _patched.add("subprocess")
+
+
+# --- signal ------------------------------------------------------------------
+
+_real_signal = _signal_mod.signal
+_real_getsignal = _signal_mod.getsignal
+
+
+def _in_a_g(handler):
+    def run_in_g(signum, frame):
+        # Python runs signal handlers on the main thread, inside whatever
+        # greenlet happens to be current there: a G or M0's scheduler.  A
+        # handler that blocks would park that G or break the scheduler, so
+        # it runs in a G of its own (while a runtime is up).
+        try:
+            _core.go(handler, signum, frame)
+        except _core.NoRuntime:          # no runtime on this thread
+            handler(signum, frame)
+    run_in_g.__wrapped__ = handler
+    return run_in_g
+
+
+def _coop_signal(signalnum, handler):
+    if callable(handler) and not hasattr(handler, "__wrapped__"):
+        handler = _in_a_g(handler)
+    old = _real_signal(signalnum, handler)
+    return getattr(old, "__wrapped__", old)
+
+
+def _coop_getsignal(signalnum):
+    h = _real_getsignal(signalnum)
+    return getattr(h, "__wrapped__", h)
+
+
+def patch_signal():
+    if "signal" in _patched:
+        return
+    _patch("signal", "signal", _coop_signal)
+    _patch("signal", "getsignal", _coop_getsignal)
+    _patched.add("signal")
+
+
+def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
+              subprocess=True, signal=True):
     """Patch the stdlib for cooperative use by Gs (see the module notes).
     Idempotent."""
     first = not _patched
@@ -584,6 +657,10 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True):
         patch_thread()
     if queue:
         patch_queue()
+    if subprocess:
+        patch_subprocess()
+    if signal:
+        patch_signal()
     if first:
         _warn_early_imports()
 
