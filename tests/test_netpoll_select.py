@@ -309,3 +309,34 @@ def test_outside_a_g_the_stdlib_answers():
     finally:
         a.close()
         b.close()
+
+
+def test_fd_closed_behind_its_polldesc_and_reused(procs):
+    # select leaves a PollDesc registered for the fd; a bare os.close drops
+    # the epoll registration with the file, and the reused fd number must
+    # be registered afresh, or the second wait would never wake.
+    import os
+    import time
+    import gmp
+    from gmp._ext._core import netpoll_select
+
+    def main():
+        r, w = os.pipe()
+        assert netpoll_select([r], [], [], 0.01) == [[], [], []]
+        os.close(r)
+        os.close(w)
+        r2, w2 = os.pipe()
+        me = gmp.current()
+
+        def later():
+            while me.wait_reason != "IO wait":
+                gmp.gosched()
+            os.write(w2, b"x")
+        gmp.go(later)
+        t0 = time.monotonic()
+        got = netpoll_select([r2], [], [], 30)
+        took = time.monotonic() - t0
+        os.close(r2)
+        os.close(w2)
+        return r2 == r, got == [[r2], [], []], took < 10
+    assert gmp.run(main, procs=procs) == (True, True, True)
