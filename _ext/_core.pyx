@@ -65,6 +65,7 @@ cdef extern from "<sys/epoll.h>" nogil:
         EPOLLERR
         EPOLLHUP
         EPOLLRDHUP
+        EPOLLPRI
         EPOLLET
 
 cdef extern from "<sys/eventfd.h>" nogil:

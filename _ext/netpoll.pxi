@@ -31,6 +31,9 @@
 # a thundering herd but never a lost wake-up, which a single-waiter hand-off
 # under edge triggering could produce when the woken G leaves data behind.
 #
+# Out-of-band data (EPOLLPRI) counts as a read edge: the registration asks
+# for it so that select()'s exceptional-condition set can wait on it.
+#
 # Wake-ups go through ready(), so a bound G waiting on an fd registered with
 # another P is readied into its home P's inbox and that M is kicked.  While a
 # G is parked on a PollDesc it counts in sched.nexternal, so deadlock
@@ -46,6 +49,29 @@
 # close() (the gmp API's, never a bare os.close) wakes every parked G with
 # WAKE_CLOSED (they raise NetClosed, an OSError with EBADF), unregisters the
 # fd and forgets it; the caller closes the fd itself afterwards.
+#
+# Select.  netpoll_select / netpoll_poll_fds (gmp.monkey's select.select,
+# select.poll, select.epoll and selectors) wait on several fds at once, as
+# channel select does on several queues: a level-triggered poll(2) with
+# timeout 0 over all the fds answers the question; only if nothing is ready
+# does the G register itself, with its one ticket, on the reader queue (read
+# or out-of-band interest) and/or writer queue (write interest) of each fd's
+# PollDesc, arm a ticket timer for the deadline, and park once ("IO wait").
+# Whatever wakes it (an edge, the timer, a close) bumps the ticket, which
+# withdraws all the other registrations; the G loops back to poll(0), so the
+# answer is always level-triggered and an edge that raced with the check
+# only costs a spurious wake-up.  An fd without a PollDesc gets one,
+# registered with the waiter's P, which stays in pd_table (and epoll) after
+# the select returns: the next select or a GSocket on that fd reuses it.
+# Since such an fd may be closed with a bare close() and its number reused,
+# every wait first re-arms the registration with EPOLL_CTL_MOD, and ENOENT
+# means the registration went with the old file: register afresh.  Fds that
+# epoll refuses (regular files: EPERM) are always readable and writable to
+# poll(2), so the check answers for them and they are never waited on.  A
+# PollDesc closed through gmp while the G waits on it wakes it with
+# WAKE_CLOSED and the index of the entry: the fd is reported ready (POLLNVAL)
+# so the caller's next call fails with EBADF, as the stdlib's would; a
+# PollDesc merely replaced by another for the same live fd is not a close.
 #
 # Polling.  findrunnable polls a P's epoll without blocking (timeout 0, GIL
 # held) after its timers, when the P has registered fds; so that a P whose
@@ -70,6 +96,20 @@ cdef extern from "<sys/socket.h>" nogil:
         SOCK_NONBLOCK
         SOCK_CLOEXEC
 
+cdef extern from "<poll.h>" nogil:
+    cdef struct pollfd:
+        int fd
+        short events
+        short revents
+    int c_poll "poll"(pollfd*, unsigned long, int)
+    enum:
+        POLLIN
+        POLLPRI
+        POLLOUT
+        POLLERR
+        POLLHUP
+        POLLNVAL
+
 cdef extern from "<string.h>" nogil:
     char* strerror(int)
 
@@ -83,6 +123,12 @@ cdef enum:
     PD_READ = 0
     PD_WRITE = 1
     RECV_SCRATCH = 65536
+
+cdef extern from *:
+    """
+    #define GMP_PD_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+    """
+    uint32_t PD_EVENTS "GMP_PD_EVENTS"
 
 
 class NetClosed(OSError):
@@ -357,6 +403,7 @@ cdef Py_ssize_t wake_all_pd(waitq_t* q, int how) except -1:
         g = <G>w.g
         g.ticket += 1
         g.wakeval = None
+        g.wakecase = w.idx          # netpoll_select's entry index
         g.wakeup = how
         ready(g, False)
         waiter_release(&w)
@@ -375,7 +422,7 @@ cdef int pd_register(PollDesc pd, P p) except -1:
     if pd.p is not None and pd.owner is sched:
         pd_unregister(pd)
     pd.seq = pd_seqgen
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+    ev.events = PD_EVENTS
     ev.data.u64 = (<uint64_t>pd.seq << 32) | <uint32_t>fd
     while len(pd_table) <= fd:
         pd_table.extend([None] * (len(pd_table) + 64))
@@ -475,7 +522,7 @@ cdef int netpoll_dispatch(P p, epoll_event* events, int n) except -1:
         if pd is None or pd.seq != <uint32_t>(u >> 32):
             continue                    # stale: the fd was closed (and reused)
         ev = events[i].events
-        if ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+        if ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
             k = wake_all_pd(&pd.rq, WAKE_OK)
             if k == 0:
                 pd.rready = True
@@ -524,3 +571,206 @@ cdef inline bint netpoll_due(P p) noexcept:
     a P that always has runnable Gs still looks at its fds (Go leaves this
     to sysmon's 10 ms netpoll; a tick count needs no clock read)."""
     return p.nfds != 0 and <uint32_t>(p.schedtick - p.lastpoll) >= NETPOLL_TICK
+
+
+# --- select / poll over many fds (see "Select" in the notes) ---------------
+
+cdef PollDesc pd_for_wait(int fd, P p):
+    """The PollDesc to wait on for fd: the one registered for it (its
+    registration re-armed), else a new one registered with p; None when
+    epoll refuses fd (EPERM: a regular file, always ready to poll(2))."""
+    cdef PollDesc pd = pd_table[fd] if fd < len(pd_table) else None
+    cdef epoll_event ev
+    if pd is not None and not pd.closing and pd.p is not None and pd.owner is sched:
+        ev.events = PD_EVENTS
+        ev.data.u64 = (<uint64_t>pd.seq << 32) | <uint32_t>fd
+        if epoll_ctl(pd.p.epfd, EPOLL_CTL_MOD, fd, &ev) == 0:
+            return pd
+        if errno != ENOENT:
+            raise os_error(errno)
+        # ENOENT: fd was closed behind the PollDesc's back (and reused).
+    if pd is None or pd.closing:
+        pd = PollDesc(fd)
+    try:
+        pd_register(pd, p)
+    except PermissionError:
+        return None
+    return pd
+
+
+def pd_registered(int fd):
+    """The live PollDesc registered for fd in this runtime, or None: a socket
+    wrapper that had none of its own uses it (select may have made it), and
+    closes it when it closes the fd."""
+    cdef PollDesc pd
+    if fd < 0 or fd >= len(pd_table):
+        return None
+    pd = pd_table[fd]
+    if pd is None or pd.closing or pd.owner is not sched:
+        return None
+    return pd
+
+
+cdef inline short select_mask(short events) noexcept:
+    """The revents that make a poll(2) entry ready for select(2): what the
+    kernel's POLLIN_SET / POLLOUT_SET / POLLEX_SET hold."""
+    cdef short m = 0
+    if events & POLLIN:
+        m |= POLLIN | POLLHUP | POLLERR
+    if events & POLLOUT:
+        m |= POLLOUT | POLLERR
+    if events & POLLPRI:
+        m |= POLLPRI
+    return m
+
+
+cdef Py_ssize_t poll_wait(pollfd* fds, Py_ssize_t n, object timeout, bint selectlike) except -1:
+    """poll(2) over fds[:n] that parks the running G, not its M, until an
+    entry is ready or `timeout` seconds (None: forever) pass; returns how
+    many entries have revents (0 on timeout).  selectlike: only select(2)'s
+    conditions count (select_mask) and a closed fd at the first check raises
+    OSError(EBADF); otherwise poll(2)'s (any revents, POLLNVAL included)."""
+    cdef int64_t deadline = -1
+    cdef int64_t now
+    cdef int r
+    cdef Py_ssize_t i, k, nready, closed = -1
+    cdef bint first = True
+    cdef short ev
+    cdef G g = None
+    cdef list pds = None
+    cdef PollDesc pd
+    if timeout is not None:
+        deadline = gmp_nanotime() + timeout_ns(timeout, "timeout")
+    while True:
+        r = c_poll(fds, n, 0)
+        if r < 0:
+            if errno == EINTR:
+                continue
+            raise os_error(errno)
+        nready = 0
+        for i in range(n):
+            if selectlike:
+                if first and fds[i].revents & POLLNVAL:
+                    raise os_error(EBADF)
+                if fds[i].revents & POLLNVAL:
+                    fds[i].revents = POLLNVAL     # closed while we waited
+                else:
+                    fds[i].revents &= select_mask(fds[i].events)
+            if i == closed and fds[i].revents == 0:
+                fds[i].revents = POLLNVAL
+            if fds[i].revents:
+                nready += 1
+        first = False
+        if nready:
+            return nready
+        if deadline >= 0:
+            now = gmp_nanotime()
+            if now >= deadline:
+                return 0
+        if g is None:
+            g = begin_park()
+            pds = [None] * n
+        k = 0
+        for i in range(n):
+            ev = fds[i].events
+            if fds[i].fd < 0 or not (ev & (POLLIN | POLLPRI | POLLOUT)):
+                continue
+            pd = pd_for_wait(fds[i].fd, g.home)
+            pds[i] = pd
+            if pd is None:
+                continue
+            if ev & (POLLIN | POLLPRI):
+                waitq_push(&pd.rq, g, None, <int>i)
+            if ev & POLLOUT:
+                waitq_push(&pd.wq, g, None, <int>i)
+            k += 1
+        if deadline >= 0:
+            theap_push(&g.home.timers, deadline, g, g.ticket, None)
+        if k:
+            gmp_add_i64(&sched.nexternal, 1)
+        try:
+            park(g, "IO wait")
+        finally:
+            if k:
+                gmp_add_i64(&sched.nexternal, -1)
+        if g.wakeup == WAKE_CLOSED:
+            i = g.wakecase
+            pd = pds[i] if 0 <= i < n else None
+            if pd is not None and pd.closing and (
+                    pd.fd >= len(pd_table) or pd_table[pd.fd] is None):
+                closed = i      # closed through gmp, not merely replaced
+
+
+cdef pollfd* pollfd_alloc(Py_ssize_t n) except NULL:
+    cdef pollfd* fds = <pollfd*>malloc((n if n else 1) * sizeof(pollfd))
+    if fds == NULL:
+        raise MemoryError()
+    return fds
+
+
+def netpoll_select(rfds, wfds, xfds, timeout=None):
+    """select(2) for a G: three iterables of fds (ints >= 0) and a timeout in
+    seconds (None: forever); returns the lists of those ready to read, to
+    write and with an exceptional condition (out-of-band data), in the order
+    given.  Checks level-triggered first and parks the G on the netpoller
+    only if nothing is ready.  Raises OSError(EBADF) for a closed fd; an fd
+    closed through gmp while the G waits is returned ready.  Regular files
+    are always ready to read and write, as with select(2)."""
+    cdef dict index = {}
+    cdef list order = []
+    cdef Py_ssize_t i, n
+    cdef pollfd* fds
+    cdef short bit, rev
+    cdef object fd, lst
+    cdef list out = [[], [], []]
+    cdef tuple bits = (POLLIN, POLLOUT, POLLPRI)
+    for j, lst in enumerate((rfds, wfds, xfds)):
+        bit = bits[j]
+        for fd in lst:
+            if fd < 0:
+                raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+            index[fd] = index.get(fd, 0) | bit
+            order.append((j, fd))
+    n = len(index)
+    fds = pollfd_alloc(n)
+    try:
+        i = 0
+        for fd, bit in index.items():
+            fds[i].fd = fd
+            fds[i].events = bit
+            fds[i].revents = 0
+            index[fd] = i
+            i += 1
+        poll_wait(fds, n, timeout, True)
+        for j, fd in order:
+            rev = fds[<Py_ssize_t>index[fd]].revents
+            if rev & POLLNVAL:
+                if j < 2:
+                    out[j].append(fd)
+            elif rev & select_mask(bits[j]):
+                out[j].append(fd)
+    finally:
+        free(fds)
+    return out
+
+
+def netpoll_poll_fds(pairs, timeout=None):
+    """poll(2) for a G: `pairs` of (fd, events), fds unique; timeout in
+    seconds (None: forever).  Returns [(fd, revents)] for the entries with
+    revents, as select.poll().poll() does (POLLNVAL for a closed fd)."""
+    cdef list items = list(pairs)
+    cdef Py_ssize_t i, n = len(items)
+    cdef pollfd* fds = pollfd_alloc(n)
+    cdef list out = []
+    try:
+        for i in range(n):
+            fds[i].fd = items[i][0]
+            fds[i].events = items[i][1]
+            fds[i].revents = 0
+        poll_wait(fds, n, timeout, False)
+        for i in range(n):
+            if fds[i].revents:
+                out.append((fds[i].fd, fds[i].revents))
+    finally:
+        free(fds)
+    return out

@@ -12,13 +12,19 @@ socket   ``socket.socket`` by a subclass whose fd is non-blocking and whose
          ``gethostbyname(_ex)``, ``gethostbyaddr`` and ``getnameinfo`` run on
          the gmp.blocking pool.
 time     ``time.sleep`` is gmp.sleep inside a G.
-select   ``select.select``, ``select.poll`` objects and the ``selectors``
-         classes first look without blocking; if they would block inside a G,
-         the wait runs on the gmp.blocking pool, parking only the G.  (Decided:
-         a multi-fd wait on the netpoller needs a select over PollDescs, which
-         the core does not have yet; these waits are rare in the libraries
-         targeted - socketserver's 0.5 s accept poll, urllib3's zero-timeout
-         liveness check - so one helper thread per waiting G is acceptable.)
+select   ``select.select``, ``select.poll`` objects, ``select.epoll`` objects
+         and the ``selectors`` classes wait on gmp's netpoller inside a G
+         (``_ext/netpoll.pxi``, "Select"): a level-triggered poll(2) check
+         without blocking, then, if nothing is ready, the G parks ("IO wait")
+         on the poll descriptors of all its fds at once, as a channel select
+         parks on several queues; its M runs other Gs and no helper thread is
+         involved.  Outside a G they are the stdlib's.  ``selectors``:
+         ``DefaultSelector`` and ``PollSelector`` are ``GSelector`` (a
+         PollSelector over the patched poll object), ``SelectSelector`` and
+         ``EpollSelector`` stay themselves but use the patched select.select
+         and select.epoll, so code that picks one by name keeps its
+         behaviour (an EpollSelector still has a fileno()).  select.select is
+         not limited to FD_SETSIZE inside a G.
 threading ``Thread`` starts a G (``current_thread()`` inside it is the Thread),
          ``Lock``/``_allocate_lock`` park Gs (and still block plain threads), so
          ``RLock`` (the Python version), ``Condition``, ``Event``,
@@ -59,6 +65,9 @@ from time import monotonic as _monotonic
 import gmp
 from gmp._ext import _core
 from gmp._ext._core import PollDesc, WaitList
+from gmp._ext._core import netpoll_poll_fds as _netpoll_poll_fds
+from gmp._ext._core import netpoll_select as _netpoll_select
+from gmp._ext._core import pd_registered as _pd_registered
 from gmp.blocking import blocking
 
 __all__ = ["patch_all", "patch_socket", "patch_time", "patch_select", "patch_thread",
@@ -140,7 +149,8 @@ class GSocket(_real_socket):
             return
         pd = self._pd
         if pd is None or pd.fd != self.fileno():
-            pd = self._pd = PollDesc(self.fileno())
+            # select() may have registered one for this fd already.
+            pd = self._pd = _pd_registered(self.fileno()) or PollDesc(self.fileno())
         try:
             if write:
                 pd.set_write_deadline(deadline)
@@ -233,24 +243,26 @@ class GSocket(_real_socket):
         s.settimeout(self._gtimeout)
         return s
 
+    def _close_pd(self):
+        """Wakes the Gs waiting on this fd (in recv or select) with a close:
+        our PollDesc, or the one a select() registered for the fd."""
+        pd = getattr(self, "_pd", None)
+        self._pd = None
+        if pd is None:
+            pd = _pd_registered(_real_socket.fileno(self))
+        if pd is not None:
+            pd.close()
+
     def detach(self):
-        if self._pd is not None:
-            self._pd.close()
-            self._pd = None
+        self._close_pd()
         return _real_socket.detach(self)
 
     def close(self):
-        pd = self._pd
-        if pd is not None:
-            self._pd = None
-            pd.close()
+        self._close_pd()
         _real_socket.close(self)
 
     def _real_close(self, _ss=_real_socket):
-        pd = getattr(self, "_pd", None)
-        if pd is not None:
-            self._pd = None
-            pd.close()
+        self._close_pd()
         _ss._real_close(self)
 
 
@@ -313,48 +325,141 @@ def patch_time():
 # --- select / selectors ------------------------------------------------------
 
 _real_select = _select_mod.select
+_real_epoll = _select_mod.epoll
+
+
+def _fileno(obj):
+    """The fd of an int or an object with fileno(), checked as select does."""
+    if isinstance(obj, int):
+        fd = obj
+    else:
+        try:
+            fileno = obj.fileno
+        except AttributeError:
+            raise TypeError("argument must be an int, or have a fileno() method.") from None
+        fd = fileno()
+        if not isinstance(fd, int):
+            raise TypeError("fileno() returned a non-integer")
+    if fd < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+    return fd
 
 
 def select(rlist, wlist, xlist, timeout=None):
-    """select.select: looks without blocking, then waits on a helper thread
-    if it would block inside a G."""
-    if _current() is None or timeout == 0:
+    """select.select; inside a G it parks only the G, on the netpoller."""
+    if _current() is None:
         return _real_select(rlist, wlist, xlist, timeout)
-    r = _real_select(rlist, wlist, xlist, 0)
-    if r[0] or r[1] or r[2]:
-        return r
-    return blocking(_real_select, rlist, wlist, xlist, timeout)
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError("timeout must be a float or None")
+        if timeout < 0:
+            raise ValueError("timeout must be non-negative")
+    lists = (list(rlist), list(wlist), list(xlist))
+    fds = [[_fileno(o) for o in objs] for objs in lists]
+    ready = _netpoll_select(fds[0], fds[1], fds[2], timeout)
+    return [[o for o, fd in zip(objs, fdl) if fd in got] if got else []
+            for objs, fdl, got in zip(lists, fds, map(set, ready))]
+
+
+def _poll_seconds(timeout):
+    """A poll() timeout in milliseconds as seconds (None: forever)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be an integer or None")
+    return None if timeout < 0 else timeout / 1000.0
 
 
 class _GPoll:
-    """select.poll() whose poll() parks the G instead of the M."""
+    """select.poll() whose poll() parks only the G, on the netpoller."""
 
     def __init__(self):
-        self._p = _real_poll()
+        self._p = _real_poll()      # validates, and serves plain threads
+        self._fds = {}
 
     def register(self, fd, eventmask=_POLLIN | _POLLOUT | _select_mod.POLLPRI):
         self._p.register(fd, eventmask)
+        self._fds[_fileno(fd)] = eventmask & 0xffff
 
     def modify(self, fd, eventmask):
         self._p.modify(fd, eventmask)
+        self._fds[_fileno(fd)] = eventmask & 0xffff
 
     def unregister(self, fd):
         self._p.unregister(fd)
+        del self._fds[_fileno(fd)]
 
     def poll(self, timeout=None):
-        if _current() is None or timeout == 0:
+        if _current() is None:
             return self._p.poll(timeout)
-        r = self._p.poll(0)
-        if r:
-            return r
-        return blocking(self._p.poll, timeout)
+        return _netpoll_poll_fds(list(self._fds.items()), _poll_seconds(timeout))
+
+
+class GEpoll:
+    """select.epoll (a wrapper: the type cannot be subclassed) whose poll()
+    parks only the G: it looks with timeout 0, then waits on the netpoller
+    for the epoll fd itself to turn readable."""
+
+    __slots__ = ("_ep", "__weakref__")
+
+    def __init__(self, sizehint=-1, flags=0, *, _ep=None):
+        self._ep = _real_epoll(sizehint, flags) if _ep is None else _ep
+
+    @classmethod
+    def fromfd(cls, fd):
+        return cls(_ep=_real_epoll.fromfd(fd))
+
+    def __getattr__(self, name):        # fileno, register, modify, unregister, close
+        return getattr(self._ep, name)
+
+    @property
+    def closed(self):
+        return self._ep.closed
+
+    def __enter__(self):
+        self._ep.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._ep.__exit__(*exc)
+
+    def poll(self, timeout=None, maxevents=-1):
+        ep = self._ep
+        if _current() is None:
+            return ep.poll(timeout, maxevents)
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, (int, float))):
+            raise TypeError("timeout must be an integer or None")
+        deadline = None if timeout is None or timeout < 0 else _monotonic() + timeout
+        while True:
+            r = ep.poll(0, maxevents)
+            if r:
+                return r
+            left = None
+            if deadline is not None:
+                left = deadline - _monotonic()
+                if left <= 0:
+                    return []
+            _netpoll_poll_fds([(ep.fileno(), _POLLIN)], left)
 
 
 class GSelector(selectors.PollSelector):
-    """selectors' DefaultSelector (PollSelector/EpollSelector/SelectSelector
-    all map here): looks without blocking, then waits on a helper thread."""
+    """selectors.DefaultSelector (and PollSelector): a PollSelector whose
+    select() waits on the netpoller inside a G."""
 
     _selector_cls = _GPoll
+
+
+class GSelectSelector(selectors.SelectSelector):
+    """selectors.SelectSelector over the patched select.select."""
+
+    _select = staticmethod(select)
+
+
+class GEpollSelector(selectors.EpollSelector):
+    """selectors.EpollSelector over the patched select.epoll."""
+
+    _selector_cls = GEpoll
 
 
 def patch_select():
@@ -362,9 +467,10 @@ def patch_select():
         return
     _patch("select", "select", select)
     _patch("select", "poll", _GPoll)
-    for name in ("DefaultSelector", "SelectSelector", "PollSelector", "EpollSelector"):
-        if hasattr(selectors, name):
-            _patch("selectors", name, GSelector)
+    _patch("select", "epoll", GEpoll)
+    for name, cls in (("DefaultSelector", GSelector), ("PollSelector", GSelector),
+                      ("SelectSelector", GSelectSelector), ("EpollSelector", GEpollSelector)):
+        _patch("selectors", name, cls)
     if "socketserver" in sys.modules:
         _patch("socketserver", "_ServerSelector", GSelector)
     _patched.add("select")
