@@ -206,7 +206,7 @@ ctypedef struct pview_t:
 
 cdef int sysmon_scan(pview_t* pv, int n, int64_t* gqsize, int32_t* nidle,
                      int32_t* nspinning, int64_t now, int64_t cnow, int64_t stuck_ns,
-                     int64_t long_ns, int* which, bint* busy) noexcept nogil:
+                     int64_t long_ns, int* which, int64_t* long_gid, bint* busy) noexcept nogil:
     """One pass over the Ps; now is CLOCK_MONOTONIC, cnow the coarse clock
     that M.runstart uses."""
     cdef int i, j, act = 0
@@ -241,6 +241,7 @@ cdef int sysmon_scan(pview_t* pv, int n, int64_t* gqsize, int32_t* nidle,
             if gid and rs != pv[i].reported_start and cnow - rs >= long_ns:
                 pv[i].reported_start = rs
                 which[0] = i
+                long_gid[0] = gid
                 act |= SYSMON_LONG
     return act
 
@@ -249,6 +250,7 @@ def _sysmon_main(Sched s, cfg):
     """Body of the sysmon thread; cfg is a gmp.sysmon.Config."""
     cdef int n = s.nprocs
     cdef int i, which = -1, act
+    cdef int64_t long_gid = 0
     cdef bint busy = True
     cdef int64_t stuck_ns = cfg.stuck_ns, long_ns = cfg.long_ns
     cdef int64_t trace_ns = cfg.trace_ns
@@ -280,14 +282,16 @@ def _sysmon_main(Sched s, cfg):
                 gmp_sleep_ns(delay)
                 now = gmp_nanotime()
                 act = sysmon_scan(pv, n, &s.gq.size, &s.nidle, &s.nspinning, now,
-                                  coarsetime(), stuck_ns, long_ns, &which, &busy)
+                                  coarsetime(), stuck_ns, long_ns, &which, &long_gid, &busy)
             delay = SYSMON_BUSY_NS if busy else min(delay * 2, SYSMON_IDLE_NS)
             if s.sysmon_stop:
                 break
             if act & SYSMON_LONG:
                 m = <M>s.ms[which]
                 g = m.curg
-                if g is not None:
+                # The scan ran without the GIL: by now the M may have moved
+                # on to another G, which has not been running long at all.
+                if g is not None and g.id == long_gid:
                     frame = _sys._current_frames().get(m.tid)
                     cfg.report_long(g, m.id, (coarsetime() - m.runstart) / 1e6, frame)
             if trace_ns and now >= next_trace:
