@@ -19,7 +19,7 @@ connect/connect_ex (GSocket's connect, then do_handshake), accept (GSocket's
 accept, then the context's wrap_socket, i.e. this class) and the clear-text
 paths after unwrap() (GSocket's methods) are inherited unchanged.
 
-SSLSocket is ssl.SSLSocket plus GSocket whichever socket class ssl saw when
+GSSLSocket is ssl.SSLSocket plus GSocket, whichever socket class ssl saw when
 it was imported: if ssl was imported before patching, ssl.SSLSocket derives
 from the real socket.socket and GSocket is added after it in the MRO; if
 after, ssl.SSLSocket already derives from GSocket.
