@@ -11,6 +11,16 @@ socket   ``socket.socket`` by a subclass whose fd is non-blocking and whose
          same socket blocks its thread, with poll(2).  ``getaddrinfo``,
          ``gethostbyname(_ex)``, ``gethostbyaddr`` and ``getnameinfo`` run on
          the gmp.blocking pool.
+ssl      ``ssl.SSLContext.sslsocket_class`` (the stdlib's hook, read through
+         the class, so contexts made before patching follow) becomes
+         gmp._ssl.GSSLSocket: the fd stays non-blocking and the handshake,
+         reads, writes and unwrap() retry on SSLWantRead/WriteError, parking
+         only the G, with the socket's timeout (socket.timeout on expiry;
+         timeout 0 raises SSLWant*Error as the stdlib does).  wrap_socket,
+         http.client, urllib.request, urllib3/requests over https follow.  ssl
+         may be imported before patch_all(): the class is patched in place.
+         (patch_all(ssl=False) with socket patched leaves an ssl imported
+         afterwards unusable: its SSLSocket would sit on a non-blocking GSocket.)
 time     ``time.sleep`` is gmp.sleep inside a G.
 select   ``select.select``, ``select.poll`` objects, ``select.epoll`` objects
          and the ``selectors`` classes wait on gmp's netpoller inside a G
@@ -70,8 +80,9 @@ from gmp._ext._core import netpoll_select as _netpoll_select
 from gmp._ext._core import pd_registered as _pd_registered
 from gmp.blocking import blocking
 
-__all__ = ["patch_all", "patch_socket", "patch_time", "patch_select", "patch_thread",
-           "patch_queue", "run_script", "is_patched", "original"]
+__all__ = ["patch_all", "patch_socket", "patch_ssl", "patch_time", "patch_select",
+           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "run_script",
+           "is_patched", "original"]
 
 _originals = {}
 _patched = set()
@@ -300,6 +311,23 @@ def patch_socket():
                  "getnameinfo"):
         _patch("socket", name, _getaddrinfo if name == "getaddrinfo" else _on_pool(name))
     _patched.add("socket")
+
+
+# --- ssl -------------------------------------------------------------------
+
+def patch_ssl():
+    """Installs gmp._ssl.GSSLSocket as ``ssl.SSLContext.sslsocket_class``.
+    Instances read the attribute through the class, so SSLContexts created
+    before patching get the cooperative class too (unless one set its own)."""
+    if "ssl" in _patched:
+        return
+    try:
+        import ssl
+    except ImportError:          # Python built without OpenSSL
+        return
+    from gmp._ssl import GSSLSocket
+    ssl.SSLContext.sslsocket_class = GSSLSocket
+    _patched.add("ssl")
 
 
 # --- time ------------------------------------------------------------------
@@ -674,6 +702,8 @@ def _warn_early_imports():
         if mod is None or modname.startswith(("gmp", "_")) or modname in (
                 "socket", "time", "select", "selectors", "threading", "queue"):
             continue
+        if modname == "ssl" and "ssl" in _patched:
+            continue     # ssl.socket is only SSLSocket's base: GSSLSocket adds GSocket
         d = getattr(mod, "__dict__", None)
         if not d:
             continue
@@ -749,12 +779,14 @@ def patch_signal():
 
 
 def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
-              subprocess=True, signal=True):
+              subprocess=True, signal=True, ssl=True):
     """Patch the stdlib for cooperative use by Gs (see the module notes).
     Idempotent."""
     first = not _patched
     if socket:
         patch_socket()
+    if ssl:
+        patch_ssl()
     if time:
         patch_time()
     if select:
