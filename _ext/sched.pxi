@@ -1014,6 +1014,27 @@ def _steal_order(int pid):
     return [p.sorder[i] for i in range(n)]
 
 
+def _go_on(int pid, fn, *args):
+    """Start fn(*args) in a new G bound to P pid before it starts (as the
+    main G is to P0), so it runs on that P's M (for tests: a G on a chosen
+    NUMA node)."""
+    cdef G g
+    if sched is None:
+        raise NoRuntime("no runtime")
+    g = newg(fn, args, None)
+    g.home = <P>sched.allp[pid]
+    ready(g, False)
+    return g
+
+
+def _no_work_anywhere():
+    """What deadlock detection asks: no runnable G queued anywhere, no
+    timer, no external waker (for tests)."""
+    if sched is None:
+        raise NoRuntime("no runtime")
+    return no_work_anywhere()
+
+
 cdef G steal_work(P p, bint steal_next):
     """One pass over the other Ps in random order, stealing half of the
     first non-empty runq found.  With steal_next (sysmon saw the victim make
