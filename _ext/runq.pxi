@@ -20,6 +20,21 @@
 # The global queue holds fresh Gs only (linked through G.schedlink) behind a
 # mutex, with an atomic size so the hot path checks emptiness without it.
 #
+# There is one global queue per NUMA node (nodeq_t, a C array in Sched sized
+# by the distinct nodes among the Ps; one in the common case).  A G that
+# overflows a runq, or that a policy places globally, was created by a G on
+# that P's node and will most likely touch the same memory again: it goes to
+# the placing P's node's queue, and a P pulls from its own node's queue
+# before the others' (sched.pxi, globrunqget).  Each queue has its own lock
+# and its own cache lines (nodeq_t.pad), so the two nodes' Ps do not bounce a
+# shared lock or counter between sockets; that is also why there is no
+# atomic total beside the per-queue sizes: gq_total() sums them (one load on
+# one node, a handful on a big machine), where a shared total would be the
+# very cross-node line the split avoids and a second atomic add per push.
+# A policy without local queues (the `global` baseline) keeps ONE queue on
+# any machine: its point is one FIFO of every fresh G, and a FIFO split by
+# node is no longer a FIFO.
+#
 # Every slot holds an owned reference.  No Python code runs while a mutex is
 # held (no DECREF inside), so holding one can never wait for the GIL.
 
@@ -44,6 +59,11 @@ ctypedef struct gqueue_t:
     PyObject* head
     PyObject* tail
     int64_t size
+
+ctypedef struct nodeq_t:
+    gqueue_t q
+    int32_t nps            # Ps on this node: the fair share of a batch
+    char pad[64]           # no two nodes' queues share a cache line
 
 
 # --- runq: the lock-free ring of fresh Gs ---------------------------------
@@ -71,7 +91,7 @@ cdef void runq_put(P p, G g) noexcept:
 
 
 cdef bint runq_put_slow(P p, PyObject* g, uint32_t h, uint32_t t) noexcept:
-    """Move half of the full ring plus g to the global queue (owned refs)."""
+    """Move half of the full ring plus g to p's node's global queue (owned refs)."""
     cdef runq_t* q = &p.rq
     cdef uint32_t n = (t - h) // 2
     cdef uint32_t i
@@ -84,7 +104,7 @@ cdef bint runq_put_slow(P p, PyObject* g, uint32_t h, uint32_t t) noexcept:
     for i in range(n):
         (<G>batch[i]).schedlink = batch[i + 1]
     (<G>g).schedlink = NULL
-    gq_put_batch(batch[0], g, n + 1)
+    gq_put_batch(p, batch[0], g, n + 1)
     return True
 
 
@@ -243,5 +263,15 @@ cdef void gqueue_clear(gqueue_t* q) noexcept:
     pthread_mutex_destroy(&q.lock)
 
 
-cdef inline void gq_put_batch(PyObject* first, PyObject* last, int64_t n) noexcept:
-    gqueue_push_batch(&sched.gq, first, last, n)
+cdef inline void gq_put_batch(P p, PyObject* first, PyObject* last, int64_t n) noexcept:
+    gqueue_push_batch(&sched.gqs[p.gqi].q, first, last, n)
+
+
+cdef inline int64_t gqs_size(nodeq_t* qs, int n) noexcept nogil:
+    """Gs in all the node queues (racy without the GIL; exact with it,
+    since every push and take holds the GIL)."""
+    cdef int64_t s = gmp_load_i64(&qs[0].q.size)
+    cdef int i
+    for i in range(1, n):
+        s += gmp_load_i64(&qs[i].q.size)
+    return s

@@ -5,8 +5,9 @@
 # an OS thread; it runs the scheduler loop in its own scheduler greenlet (Go's
 # g0) and owns one P for its life.  A P holds the run queues (runq.pxi), the
 # timer heap (timers.pxi) and the epoll instance its M sleeps on
-# (netpoll.pxi).  `sched` is the process-wide state: the global queue, the
-# list of Ps, the idle count, the policy, and the list of all live Gs.
+# (netpoll.pxi).  `sched` is the process-wide state: the global queue (one
+# per NUMA node), the list of Ps, the idle count, the policy, and the list of
+# all live Gs.
 #
 # The hard rule.  greenlet never lets a thread switch into a greenlet that
 # another thread started.  A G's greenlet is therefore created lazily, by the
@@ -41,12 +42,30 @@
 # one G from the global queue; runnext (capped at RUNNEXT_STREAK picks in a
 # row so a ping-ponging pair cannot starve the rest of the queue; Go bounds
 # it by a time slice); the older of the local runq and boundq heads, after
-# draining the inbox; the global queue (a batch of min(len/nprocs+1, 128));
+# draining the inbox; the global queue (a batch of min(len/nprocs+1, 128),
+# the own node's queue first: see NUMA below);
 # then stealing half of another P's fresh Gs (policy "go"); then parking in
 # epoll_wait with the GIL released and the timeout of the next timer.  The
 # steal makes one pass over the Ps in random order where Go makes four: under
 # the GIL no other M can change a queue while we look, so more passes would
 # see the same queues.
+#
+# NUMA.  Ps are grouped by the node of their M's CPU (gmp.topology).  Go has
+# one global queue; here each node has its own (runq.pxi says why), and with
+# the policy's numa_first a P takes from its own node's queue and steals from
+# its own node's Ps before going to another node: a G's memory was most
+# likely allocated on the node that spawned it, and a remote pull moves the
+# G (and later its data) across the interconnect.  Remote pulls are counted
+# apart (P.nglobal_remote) so a run shows how often that happened.  Without
+# numa_first the node queues are one pool taken in a fixed order (node 0
+# first), as if there were one queue; Gs still land on their node's queue,
+# so switching numa_first changes only who takes what, which is what
+# comparing the two should measure.  On one node (the common case, and every
+# unpinned run) there is one queue and the split costs a pointer load.
+# Whoever asks whether any fresh G is
+# waiting anywhere -- the 61-tick fairness pull, idle()'s re-check, deadlock
+# detection, sysmon, schedtrace -- sums every node's queue (gq_total): a G on
+# another node's queue is still runnable, only farther away.
 #
 # Deadlock.  The last M to go idle with no timer, no external waker
 # (netpoll waiters, blocking calls) and no runnable G anywhere while the main
@@ -274,6 +293,8 @@ cdef class P:
     cdef readonly int64_t nsteal
     cdef readonly int64_t nstolen
     cdef readonly int64_t nglobal
+    cdef readonly int64_t nglobal_remote   # of those, from another node's queue
+    cdef int gqi                # index of its node's queue in sched.gqs
     cdef readonly int64_t nkicks
     cdef readonly int64_t nparks
     cdef readonly int64_t nidle_ns
@@ -348,7 +369,8 @@ cdef class Sched:
     cdef bint multinode
     cdef policy_t pol
     cdef object policy
-    cdef gqueue_t gq
+    cdef nodeq_t* gqs           # the global queue, one per NUMA node (runq.pxi)
+    cdef int ngq
     cdef int32_t nidle
     cdef int32_t nspinning
     cdef int64_t nexternal
@@ -365,11 +387,33 @@ cdef class Sched:
     cdef int64_t start_ns
     cdef bint sysmon_stop
 
-    def __cinit__(self):
-        gqueue_init(&self.gq)
+    cdef int init_gqs(self) except -1:
+        """One global queue per distinct node of the Ps, in node order (one
+        for a policy without local queues: see runq.pxi); sets each P's gqi."""
+        cdef P p
+        cdef int i
+        nodes = sorted({p.node for p in self.allp})
+        self.multinode = len(nodes) > 1
+        if not self.pol.local_batch:
+            nodes = nodes[:1]
+        self.gqs = <nodeq_t*>malloc(len(nodes) * sizeof(nodeq_t))
+        if self.gqs == NULL:
+            raise MemoryError()
+        self.ngq = len(nodes)
+        for i in range(self.ngq):
+            gqueue_init(&self.gqs[i].q)
+            self.gqs[i].nps = 0
+        for p in self.allp:
+            p.gqi = nodes.index(p.node) if self.ngq > 1 else 0
+            self.gqs[p.gqi].nps += 1
+        return 0
 
 
 cdef Sched sched = None
+
+
+cdef inline int64_t gq_total() noexcept:
+    return gqs_size(sched.gqs, sched.ngq)
 
 
 # --- small helpers -------------------------------------------------------
@@ -576,7 +620,7 @@ cdef G newproc(object fn, tuple args, dict kwargs):
         finish_unstarted(g)
     elif sched.pol.place_global:
         _incref(<PyObject*>g)
-        gqueue_push(&sched.gq, <PyObject*>g)
+        gqueue_push(&sched.gqs[p.gqi].q, <PyObject*>g)
         if sched.pol.wake_helpers:
             wakep()
     else:
@@ -751,7 +795,7 @@ cdef G local_pick(P p, bint fast):
     p.schedtick += 1
     if fast:
         if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
-                and gmp_load_i64(&sched.gq.size)):
+                and gq_total()):
             return None
         if netpoll_due(p):
             return None
@@ -867,15 +911,39 @@ cdef int gosched_g(G g) except -1:
 # --- the scheduler loop ------------------------------------------------------
 
 cdef G globrunqget(P p, int64_t maxn):
-    """Takes a batch from the global queue: one to run, the rest into runq."""
+    """Takes a batch from the global queue: one to run, the rest into runq.
+    With numa_first p's own node's queue first, then the next nodes'; else
+    every P goes through them in node order."""
+    cdef int k, i
+    cdef int start = p.gqi if sched.pol.numa_first else 0
+    cdef G g
+    for k in range(sched.ngq):
+        i = start + k
+        if i >= sched.ngq:
+            i -= sched.ngq
+        if gmp_load_i64(&sched.gqs[i].q.size):
+            g = gq_get(p, i, maxn)
+            if g is not None:
+                return g
+    return None
+
+
+cdef G gq_get(P p, int i, int64_t maxn):
+    """globrunqget from node queue i."""
     cdef int64_t n, got
     cdef PyObject* r
     cdef PyObject* nxt
     cdef G g = None
-    n = gmp_load_i64(&sched.gq.size)
+    cdef gqueue_t* q = &sched.gqs[i].q
+    n = gmp_load_i64(&q.size)
     if n == 0:
         return None
-    n = n // sched.nprocs + 1
+    # Go's fair share, len/nprocs + 1, among the Ps that take from this queue
+    # first: its node's Ps when the queue is p's own and numa_first is on.
+    if i == p.gqi and sched.pol.numa_first:
+        n = n // sched.gqs[i].nps + 1
+    else:
+        n = n // sched.nprocs + 1
     if n > RUNQ_HALF:
         n = RUNQ_HALF
     if not sched.pol.local_batch:
@@ -884,8 +952,10 @@ cdef G globrunqget(P p, int64_t maxn):
         n = sched.pol.global_batch
     if maxn and n > maxn:
         n = maxn
-    r = gqueue_take(&sched.gq, n, &got)
+    r = gqueue_take(q, n, &got)
     p.nglobal += got
+    if i != p.gqi:
+        p.nglobal_remote += got
     while r != NULL:
         nxt = (<G>r).schedlink
         (<G>r).schedlink = NULL
@@ -947,6 +1017,14 @@ def _steal_order(int pid):
     p = <P>sched.allp[pid]
     n = steal_order(p)
     return [p.sorder[i] for i in range(n)]
+
+
+def _no_work_anywhere():
+    """What deadlock detection asks: no runnable G queued anywhere, no
+    timer, no external waker (for tests)."""
+    if sched is None:
+        raise NoRuntime("no runtime")
+    return no_work_anywhere()
 
 
 cdef G steal_work(P p, bint steal_next):
@@ -1030,7 +1108,7 @@ cdef int fire_timer(timer_t* t) except -1:
 
 cdef bint no_work_anywhere():
     cdef P p
-    if gmp_load_i64(&sched.gq.size) or gmp_load_i64(&sched.nexternal):
+    if gq_total() or gmp_load_i64(&sched.nexternal):
         return False
     for p in sched.allp:
         if p.has_work() or theap_drop_stale_top(&p.timers):
@@ -1078,7 +1156,7 @@ cdef int idle(M m, P p) except -1:
             return 0
         # Fresh Gs in the global queue: take them, unless the GIL learning
         # says helpers should back off and another M is awake to take them.
-        if gmp_load_i64(&sched.gq.size) and (
+        if gq_total() and (
                 nidle == sched.nprocs
                 or not in_backoff()):
             return 0
@@ -1111,7 +1189,7 @@ cdef G findrunnable(M m):
         # Fairness: every global_tick-th pick comes from the global queue.
         # local_pick's fast path hands over to us on exactly such a tick.
         if (sched.pol.global_tick and p.schedtick % sched.pol.global_tick == 0
-                and gmp_load_i64(&sched.gq.size)):
+                and gq_total()):
             p.schedtick += 1
             g = globrunqget(p, 1)
             if g is not None:
@@ -1270,10 +1348,15 @@ def running_gs():
 
 
 def stats():
-    """Per-P counters and queue lengths, plus global figures."""
+    """Per-P counters and queue lengths, plus global figures.  globalq is
+    the global queue's length over every NUMA node, globalqs the length of
+    each node's queue (node order; one entry on one node), globalq_index
+    the P's own entry in it."""
     cdef P p
+    cdef int i
     if sched is None:
         return None
+    gqs = [gmp_load_i64(&sched.gqs[i].q.size) for i in range(sched.ngq)]
     ps = []
     for p in sched.allp:
         ps.append({
@@ -1281,7 +1364,8 @@ def stats():
             "runnext": p.runnext != NULL, "inbox": gmp_load_i64(&p.inbox.size),
             "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn,
             "steal_attempts": p.nsteal, "stolen": p.nstolen,
-            "global_pulls": p.nglobal, "kicks": p.nkicks, "parks": p.nparks,
+            "global_pulls": p.nglobal, "global_pulls_remote": p.nglobal_remote,
+            "globalq_index": p.gqi, "kicks": p.nkicks, "parks": p.nparks,
             "idle_ns": p.nidle_ns, "runs": p.nrun, "gil_fast": p.ngil_fast,
             "gil_slow": p.ngil_slow, "gilwait_ns": p.ngilwait_ns,
             "forced_wakes": p.nforced, "gil_probes": p.nprobes, "node": p.node,
@@ -1290,7 +1374,8 @@ def stats():
             "fds": p.nfds, "netpoll_ready": p.npollready,
         })
     return {"procs": sched.nprocs, "policy": sched.policy.name,
-            "gs": sched.ngs, "globalq": gmp_load_i64(&sched.gq.size),
+            "gs": sched.ngs, "globalq": gq_total(),
+            "globalqs": gqs,
             "idle": gmp_load_i32(&sched.nidle),
             "backoff": in_backoff(), "ps": ps}
 
@@ -1334,7 +1419,7 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
             p.node = placements[i].node
         s.allp.append(p)
         s.ms.append(m)
-    s.multinode = len({(<P>q).node for q in s.allp}) > 1
+    s.init_gqs()
     sched = s
     m0 = <M>s.ms[0]
     try:
@@ -1393,12 +1478,18 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
 
 cdef void teardown(Sched s) noexcept:
     cdef P p
+    cdef int i
     cdef PyObject* r
     cdef G g
     for p in s.allp:
         p.release()
         p.m = None
-    gqueue_clear(&s.gq)
+    if s.gqs != NULL:
+        for i in range(s.ngq):
+            gqueue_clear(&s.gqs[i].q)
+        free(s.gqs)
+        s.gqs = NULL
+        s.ngq = 0
     # Abandoned Gs (parked when shutdown ended) are dropped from the G list;
     # their greenlets are collected like any unreachable greenlet.
     r = s.allg

@@ -94,7 +94,7 @@ cdef bint helper_declines(M m, P p, int32_t woke) noexcept:
         return p.gil_slow_last
     if gmp_load_i32(&sched.nidle) >= sched.nprocs - 1:
         return False          # nobody else awake: nobody to contend with
-    if gmp_load_i64(&sched.gq.size):
+    if gq_total():
         work = True
     elif sched.pol.steal:
         for q in sched.allp:
@@ -156,11 +156,13 @@ def latency_hist():
 
 def inject(fn, *args, **kwargs):
     """Start fn(*args, **kwargs) in a new G from any thread, including one
-    that is not an M (Go's injectglist): the G goes to the global queue and
+    that is not an M (Go's injectglist): the G goes to the global queue (of
+    the calling M's node; from a foreign thread, the first node's) and
     one idle M is kicked, unless the GIL learning says helpers should back
     off while another M is awake (sysmon then rescues it if that M is stuck).
     """
     cdef G g
+    cdef M m = getm()
     if sched is None:
         raise NoRuntime("gmp inject needs a running runtime")
     if not callable(fn):
@@ -170,7 +172,9 @@ def inject(fn, *args, **kwargs):
         finish_unstarted(g)
         return g
     _incref(<PyObject*>g)
-    gqueue_push(&sched.gq, <PyObject*>g)
+    # From an M, its node's queue; a foreign thread has no node of its own
+    # and uses the first node's, which every P reaches once its own is empty.
+    gqueue_push(&sched.gqs[m.p.gqi if m is not None else 0].q, <PyObject*>g)
     if gmp_load_i32(&sched.nidle) and (
             gmp_load_i32(&sched.nidle) == sched.nprocs or not in_backoff()):
         kick_one_idle()
@@ -204,7 +208,7 @@ ctypedef struct pview_t:
     int64_t reported_start
 
 
-cdef int sysmon_scan(pview_t* pv, int n, int64_t* gqsize, int32_t* nidle,
+cdef int sysmon_scan(pview_t* pv, int n, nodeq_t* gqs, int ngq, int32_t* nidle,
                      int32_t* nspinning, int64_t now, int64_t cnow, int64_t stuck_ns,
                      int64_t long_ns, int* which, int64_t* long_gid, bint* busy) noexcept nogil:
     """One pass over the Ps; now is CLOCK_MONOTONIC, cnow the coarse clock
@@ -213,7 +217,7 @@ cdef int sysmon_scan(pview_t* pv, int n, int64_t* gqsize, int32_t* nidle,
     cdef uint32_t t
     cdef int64_t gid, rs
     cdef uint64_t one = 1
-    cdef bint fresh_global = gmp_load_i64(gqsize) != 0
+    cdef bint fresh_global = gqs_size(gqs, ngq) != 0
     busy[0] = False
     for i in range(n):
         if gmp_load_i32(pv[i].sleeping):
@@ -281,7 +285,7 @@ def _sysmon_main(Sched s, cfg):
             with nogil:
                 gmp_sleep_ns(delay)
                 now = gmp_nanotime()
-                act = sysmon_scan(pv, n, &s.gq.size, &s.nidle, &s.nspinning, now,
+                act = sysmon_scan(pv, n, s.gqs, s.ngq, &s.nidle, &s.nspinning, now,
                                   coarsetime(), stuck_ns, long_ns, &which, &long_gid, &busy)
             delay = SYSMON_BUSY_NS if busy else min(delay * 2, SYSMON_IDLE_NS)
             if s.sysmon_stop:
@@ -324,7 +328,7 @@ cdef str schedtrace_line(Sched s, int64_t now, bint detail):
     head = (f"SCHED {(now - s.start_ns) // 1000000}ms: gomaxprocs={s.nprocs} "
             f"idleprocs={nidle} threads={s.nprocs + 1} "
             f"spinningthreads={gmp_load_i32(&s.nspinning)} idlethreads={nidle} "
-            f"runqueue={gmp_load_i64(&s.gq.size)}")
+            f"runqueue={gqs_size(s.gqs, s.ngq)}")
     if not detail:
         return f"{head} [ {' '.join(q)} ]"
     lines = [head]

@@ -13,7 +13,9 @@ Knobs
                    previous runnext to its runq), as in Go; "global": to the
                    global queue.
     local_queues   False: a global pull takes one G (no batch into the local
-                   runq); the global queue is then the only queue of fresh Gs.
+                   runq); the global queue is then the only queue of fresh Gs,
+                   and it stays ONE queue on a multi-node machine (see
+                   "NUMA" below).
     global_batch   max Gs per global pull (0: Go's min(len/procs+1, 128)).
     global_tick    every Nth scheduling tick take one G from the global queue
                    first, for fairness (Go: 61; 0: never).
@@ -25,7 +27,21 @@ Knobs
     gil_learning   idle-M waiting: helper Ms time the GIL and back off while
                    the others run Python (see ``_ext/sysmon.pxi``); False
                    makes every helper help.
-    numa_first     steal from Ps on the same NUMA node first (gmp.topology).
+    numa_first     steal from Ps on the same NUMA node first, and pull from
+                   the own node's global queue before the others'
+                   (gmp.topology); False: the node queues are one pool that
+                   every P takes from in node order.
+
+NUMA
+    With Ps on more than one node (gmp.topology) the global queue is split
+    into one queue per node: Gs that overflow a P's runq or that the policy
+    places globally go to the placing P's node's queue, and stats() counts
+    pulls from another node's queue as ``global_pulls_remote``.  Policies
+    without local queues are the exception: they keep a single global queue
+    whatever the topology.  Such a policy (``global``) exists to be the
+    one-FIFO baseline of ``steal-vs-global``; split by node, its queue would
+    no longer be one FIFO (a G queued on node 1 could run before an older
+    one on node 0), and the comparison would measure the split instead.
 
 Idle Ms always sleep in the kernel (epoll_wait on their P, GIL released):
 no policy spins holding the GIL.

@@ -19,8 +19,11 @@ impossible request is a ValueError at start-up, before any thread starts.
 
 Ps are grouped by the node of their M's CPU; with the policy's
 ``numa_first`` (the default) an idle P steals from Ps on its own node before
-the others.  (The global queue is still one queue: node-local global pulls
-are not implemented.)
+the others.  The global queue is one queue per node: Gs that overflow a P's
+runq (or that a policy places globally) go to the queue of that P's node, and
+a P pulls from its own node's queue before the others' (numa_first; without
+it the queues are one pool taken in node order); see gmp.policy, "NUMA".
+With pin mode none, every P is on node 0 and there is one global queue.
 """
 import dataclasses
 import glob
