@@ -2,7 +2,7 @@
 (Protocol) vs uvloop (Protocol), all driven by the same C load client.
 
     python bench/echo.py [--seconds 5] [--warmup 1] [--conns 100] [--size 100]
-                         [--servers gmp,gevent,asyncio,uvloop] [--json]
+                         [--servers gmp,gevent,asyncio,uvloop] [--rounds N] [--json]
 
 Each server runs in its own subprocess pinned with ``taskset -c 0``; the
 client, ``echo_load`` built with ``cc -O2`` from ../shared/tools/echo_load.c
@@ -10,7 +10,11 @@ client, ``echo_load`` built with ``cc -O2`` from ../shared/tools/echo_load.c
 sending SIZE-byte messages in a closed loop.  Server CPU % is measured with
 psutil over the client's whole run, client CPU % from its rusage.  A client
 near 100 % CPU means the figure is client-bound.  Servers that are not
-installed are reported as skipped.
+installed are reported as skipped.  ``gmp+prof`` is the gmp server under
+``gmp profile`` (the G-aware sampler at 100 Hz), for the profiler's overhead.
+With ``--rounds N`` the servers run in rotation N times and each figure is
+the median over rounds, so a noisy moment on a shared machine does not land
+on one server only.
 """
 import argparse
 import json
@@ -19,6 +23,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +76,11 @@ def server_cmd(name):
     py = sys.executable
     if name == "gmp":
         return [py, os.path.join(REPO, "examples", "echo_server.py"), "0"]
+    if name == "gmp+run":
+        return [py, "-m", "gmp", "run", os.path.join(REPO, "examples", "echo_server.py"), "0"]
+    if name == "gmp+prof":
+        return [py, "-m", "gmp", "profile", "--rate", "100", "-o", os.devnull, "--",
+                os.path.join(REPO, "examples", "echo_server.py"), "0"]
     if name == "gevent":
         return [py, "-c", GEVENT_SERVER]
     if name in ("asyncio", "uvloop"):
@@ -79,7 +89,7 @@ def server_cmd(name):
 
 
 def available(name):
-    if name in ("gmp", "asyncio"):
+    if name in ("gmp", "gmp+run", "gmp+prof", "asyncio"):
         return True
     try:
         __import__(name)
@@ -140,6 +150,14 @@ def run_one(name, client, args):
         srv.wait()
 
 
+def median_run(rs):
+    """Per-field medians of one server's rounds."""
+    out = {"server": rs[0]["server"], "rounds": len(rs)}
+    for k in ("rps", "p50_ms", "p99_ms", "server_cpu_pct", "client_cpu_pct"):
+        out[k] = statistics.median(r[k] for r in rs)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description="echo server benchmark")
     ap.add_argument("--seconds", type=float, default=5)
@@ -147,15 +165,18 @@ def main():
     ap.add_argument("--conns", type=int, default=100)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--servers", default="gmp,gevent,asyncio,uvloop")
+    ap.add_argument("--rounds", type=int, default=1, help="rotations; figures are medians")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args()
     client = build_client(os.path.join(HERE, ".build"))
-    results, skipped = [], []
-    for name in args.servers.split(","):
-        if not available(name):
-            skipped.append(name)
-            continue
-        results.append(run_one(name, client, args))
+    names = [n for n in args.servers.split(",") if available(n)]
+    skipped = [n for n in args.servers.split(",") if not available(n)]
+    runs = {n: [] for n in names}
+    for i in range(args.rounds):
+        for name in names:
+            print(f"round {i + 1}/{args.rounds}: {name}", file=sys.stderr)
+            runs[name].append(run_one(name, client, args))
+    results = [median_run(runs[n]) for n in names]
     by = {r["server"]: r for r in results}
     for r in results:
         for ref in ("gevent", "uvloop"):
@@ -165,14 +186,15 @@ def main():
         print(json.dumps({"config": vars(args), "results": results, "skipped": skipped}, indent=2))
         return
     print(f"echo: {args.conns} conns, {args.size} B messages, {args.seconds:g} s "
-          f"(+{args.warmup:g} s warm-up); server on CPU 0, client on CPU 1")
-    hdr = f"{'server':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>9} {'cli CPU%':>9} {'vs gevent':>10} {'vs uvloop':>10}"
+          f"(+{args.warmup:g} s warm-up), median of {args.rounds} round(s); "
+          f"server on CPU 0, client on CPU 1")
+    hdr = f"{'server':<9} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>9} {'cli CPU%':>9} {'vs gevent':>10} {'vs uvloop':>10}"
     print(hdr)
     print("-" * len(hdr))
     for r in results:
         vg = f"{r['vs_gevent']:.2f}x" if "vs_gevent" in r else "-"
         vu = f"{r['vs_uvloop']:.2f}x" if "vs_uvloop" in r else "-"
-        print(f"{r['server']:<8} {r['rps']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+        print(f"{r['server']:<9} {r['rps']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['server_cpu_pct']:>9.1f} {r['client_cpu_pct']:>9.1f} {vg:>10} {vu:>10}")
     for name in skipped:
         print(f"{name:<8} skipped (not installed)")
