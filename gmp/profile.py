@@ -27,6 +27,17 @@ to let go, which would cap the sample rate near 200 Hz and skew when
 samples land; while profiling, the interval is lowered to a quarter of the
 sample period, and restored afterwards.  That costs nothing by itself: the
 GIL changes hands only when the sampler asks for it.
+
+A known bias, inherent to sampling from inside the process: reading a
+running G's stack needs the GIL, which the sampler gets either when the M
+releases it (a blocking or GIL-free C call) or when the switch interval
+forces a hand-over.  Python code that runs only in short bursts between
+frequent GIL-releasing calls (e.g. a few microseconds of Python around each
+``hashlib`` call) is therefore attributed to the next releasing call.  Pure
+Python code and code that blocks are sampled where they are.  ``gmp profile
+--py-spy`` records the same run with py-spy, which reads stacks from outside
+the process without the GIL (no such bias) but cannot see parked Gs; compare
+the two when a profile is dominated by GIL-releasing calls.
 """
 import argparse
 import sys
