@@ -5,13 +5,16 @@ drives a P (local run queue, runnext slot, inbox, timer heap, epoll).  The hot
 paths live in the Cython extension ``gmp._ext._core``; this package is the API.
 
 Entry point
-    gmp.run(main, *args, procs=None, policy="go", abort_on_error=False, **kwargs)
+    gmp.run(main, *args, procs=None, policy=None, abort_on_error=False,
+            sysmon=None, pin=None, **kwargs)
         Run ``main(*args, **kwargs)`` as the main G and return its result (or
         raise its exception).  When the main G returns, every other G is
         cancelled, as in Go when ``main`` returns: started Gs get ``gmp.Killed``
-        thrown at their park point so their ``finally`` blocks run, Gs that
-        never started are dropped.  ``procs`` defaults to ``GMPMAXPROCS`` or the
-        number of CPUs the process may run on.
+        at their park point (and at every park point after that) so their
+        ``finally`` blocks run but cannot block; Gs that never started are
+        dropped.  ``procs`` defaults to ``GMPMAXPROCS`` or the number of CPUs
+        the process may run on; ``policy`` to ``GMPPOLICY`` or "go"; ``pin``
+        to ``GMPPIN`` or "none" (see gmp.runtime, gmp.policy, gmp.topology).
 
     Blocking gmp operations called outside a runtime raise ``gmp.NoRuntime``:
     a runtime is never started implicitly.  Drop-in use goes through
@@ -59,6 +62,9 @@ Networking and blocking calls
         gmp/net.py); I/O parks only the calling G.
     gmp.blocking(fn, *args, **kwargs): run a thread-blocking call on a helper
         OS thread, parking only the calling G.
+    gmp.dump(file=None): every G with its state and stack, like Go's dump.
+    gmp.net, gmp.monkey, gmp.profile, gmp.flame: networking, drop-in
+        patching, the G-aware sampler, flame graphs and the A/B diff.
 
 Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
