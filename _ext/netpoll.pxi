@@ -76,7 +76,7 @@
 # Polling.  findrunnable polls a P's epoll without blocking (timeout 0, GIL
 # held) after its timers, when the P has registered fds; so that a P whose
 # queues never run dry still sees I/O, the scheduler also polls when
-# netpoll_due() (GLOBAL_TICK schedticks since the last poll).  The idle path
+# netpoll_due() (NETPOLL_TICK schedticks since the last poll).  The idle path
 # blocks in netpoll_wait, which dispatches the same way.
 #
 # Relies on the GIL: pd_table, the wait queues and the ready flags are only

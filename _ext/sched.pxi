@@ -82,6 +82,11 @@
 # its P has nothing runnable; M0 then joins the other Ms (a G stuck in a
 # blocking C call, or one that swallows Killed in a loop, delays this).
 #
+# Ctrl-C and sys.exit().  KeyboardInterrupt or SystemExit leaving any G
+# stops the runtime (as on gevent's hub) and gmp.run raises it; one raised in
+# M0's scheduler (a SIGINT while M0 sleeps in epoll_wait runs the handler
+# there) stops the other Ms first.
+#
 # The GIL.  Scheduler state other than the run-queue rings and the kick flag
 # is protected by the GIL: park/ready, wait queues, timers and the G list are
 # only touched with it held, and no Python code runs between registering a
@@ -642,6 +647,13 @@ cdef int goexit(G g, object value, object exc) except -1:
     if g is sched.main:
         begin_shutdown()
     elif exc is not None and not isinstance(exc, Killed):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            # As in a plain Python program (and on gevent's hub): Ctrl-C or
+            # sys.exit() in any G stops the runtime, and gmp.run raises it.
+            if sched.abort_exc is None:
+                sched.abort_exc = exc
+                begin_shutdown()
+            return 0
         report_error(g, exc)
         if sched.abort_on_error and sched.abort_exc is None:
             sched.abort_exc = exc
@@ -1456,7 +1468,18 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
                                     name="gmp-sysmon", daemon=True)
             smt.start()
         margs = (m0,)
-        PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
+        try:
+            PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
+        except BaseException:
+            # M0's scheduler itself raised: a signal handler run while it was
+            # idle (KeyboardInterrupt from Ctrl-C).  Stop the other Ms before
+            # the exception leaves gmp.run, so none outlives the runtime.
+            gmp_set_m(NULL)
+            begin_shutdown()
+            for m in s.ms[1:]:
+                if m.thread.is_alive():
+                    m.thread.join()
+            raise
         gmp_set_m(NULL)
         for m in s.ms[1:]:
             m.thread.join()
