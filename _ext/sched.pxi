@@ -702,23 +702,34 @@ cdef int begin_shutdown() except -1:
 
 # --- switching ---------------------------------------------------------------
 
+cdef inline void set_running(M m, G g) noexcept:
+    """g starts or resumes running on m (the M's thread is about to run it)."""
+    m.curg = g
+    g.status = GRUNNING
+    note_run(m, g)
+
+
+cdef inline void bind_fresh(M m, G g, object glet) noexcept:
+    """g, never run, will run on worker greenlet glet of m: it is bound to
+    m's P from now on (unless it was bound at birth)."""
+    if g.home is None:
+        g.home = m.p
+    g.glet = glet
+
+
 cdef object run_g(M m, G g):
     """Switches to g, starting it on a worker greenlet if it is fresh.
     Returns when control comes back to the calling greenlet."""
     cdef object w
-    m.curg = g
-    g.status = GRUNNING
-    note_run(m, g)
+    set_running(m, g)
     if g.glet is not None:
         return PyGreenlet_Switch(<PyObject*>g.glet, NULL, NULL)
-    if g.home is None:
-        g.home = m.p
     args = (g,)
     if m.gfree:
         w = m.gfree.pop()
     else:
         w = PyGreenlet_New(_gworker, <PyObject*>m.schedglet)
-    g.glet = w
+    bind_fresh(m, g, w)
     return PyGreenlet_Switch(<PyObject*>w, <PyObject*>args, NULL)
 
 
@@ -758,12 +769,8 @@ def _gworker(G g):
         nxt = local_pick(m.p, True)
         if nxt is not None and nxt.glet is None:
             # A fresh G: run it right here.
-            if nxt.home is None:
-                nxt.home = m.p
-            nxt.glet = me
-            nxt.status = GRUNNING
-            m.curg = nxt
-            note_run(m, nxt)
+            bind_fresh(m, nxt, me)
+            set_running(m, nxt)
             g = nxt
             continue
         g = None
@@ -867,8 +874,7 @@ cdef int schedule_from(M m, G g) except -1:
     if nxt is None:
         PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
     elif nxt is g:
-        g.status = GRUNNING
-        note_run(m, g)
+        set_running(m, g)
     else:
         run_g(m, nxt)
     return 0
@@ -1439,16 +1445,9 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
             netpoll_init(p)
         # The main G is bound to P0 before it starts, so it always runs on
         # the calling thread (signal handlers, thread-affine libraries).
-        g = G.__new__(G)
-        s.goidgen += 1
-        g.id = s.goidgen
+        g = newg(main, args, kwargs)
         g._name = "main"
-        g.fn = main
-        g.args = args
-        g.kwargs = kwargs if kwargs else None
-        g.status = GRUNNABLE
         g.home = m0.p
-        allg_add(g)
         s.main = g
         local_put(m0.p, g)
         for m in s.ms[1:]:
