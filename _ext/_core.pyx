@@ -35,6 +35,7 @@ cdef extern from "gmp_greenlet.h":
     int gmp_greenlet_import() except -1
     object PyGreenlet_New "gmp_greenlet_new"(object run, PyObject* parent)
     object PyGreenlet_Switch "gmp_greenlet_switch"(PyObject* g, PyObject* args, PyObject* kwargs)
+    object PyGreenlet_GetCurrent "gmp_greenlet_getcurrent"()
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
@@ -90,6 +91,8 @@ cdef extern from "gmp_c.h" nogil:
     uint32_t gmp_fastrandn(uint32_t)
     int gmp_epoll_wait_ns(int, epoll_event*, int, int64_t)
     void gmp_reset_context()
+    void gmp_debug_fail(const char*)
+    const int gmp_debug_build
 
 cdef extern from "gmp_mn.h" nogil:
     enum:
