@@ -12,6 +12,7 @@
     chan.pxi     channels and select
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
     blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
+    fork.pxi     what a forked child keeps of a running runtime
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
@@ -116,3 +117,6 @@ include "sysmon.pxi"
 include "chan.pxi"
 include "sync.pxi"
 include "blocking.pxi"
+include "fork.pxi"
+
+DEBUG_BUILD = bool(gmp_debug_build)   # built with GMP_DEBUG_BUILD=1 (setup.py)
