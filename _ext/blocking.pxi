@@ -52,7 +52,7 @@ cdef class BlockingJob:
         self.owner = None
         if s is sched:
             try:
-                goready(self.g, self.ticket, WAKE_OK, None, 0, False)
+                goready(self.g, self.ticket, WAKE_OK, None, 0, False, WS_BLOCKING)
             except BaseException:
                 pass
         gmp_add_i64(&s.nblocking, -1)

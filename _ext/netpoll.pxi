@@ -412,7 +412,7 @@ cdef Py_ssize_t wake_all_pd(waitq_t* q, int how) except -1:
     while waitq_pop(q, &w):
         try:
             # wakecase: netpoll_select's entry index
-            k += goready(<G>w.g, w.ticket, how, None, w.idx, False)
+            k += goready(<G>w.g, w.ticket, how, None, w.idx, False, WS_NETPOLL)
         finally:
             waiter_release(&w)
     return k

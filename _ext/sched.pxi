@@ -626,6 +626,36 @@ cdef list allg_list():
 
 # --- ready -----------------------------------------------------------------
 
+cdef enum:
+    # Who woke a G (wake_counts()): the source passed to goready.
+    WS_WAITQ = 0        # a channel, lock, event, wait group, join
+    WS_TIMER = 1        # a timeout or sleep timer
+    WS_INTERRUPT = 2    # kill, a Timeout scope, deadlock, shutdown
+    WS_NETPOLL = 3      # fd readiness, close, deadline change
+    WS_BLOCKING = 4     # a gmp.blocking helper thread
+    WS_N = 5
+
+cdef int64_t wakes[WS_N]            # wake-ups that readied a G, per source
+cdef int64_t stale_wakes[WS_N]      # wake-ups refused (another waker won)
+cdef int64_t remote_wakes = 0       # of the readied, via another P's inbox
+
+
+def wake_counts(bint reset=False):
+    """Wake-ups since the process started (or the last reset), per source:
+    {"waitq": (readied, stale), ...} plus "remote", the readied ones that
+    crossed to another M's inbox.  For tests and the chaos report."""
+    global remote_wakes
+    cdef int i
+    names = ("waitq", "timer", "interrupt", "netpoll", "blocking")
+    out = {names[i]: (wakes[i], stale_wakes[i]) for i in range(WS_N)}
+    out["remote"] = remote_wakes
+    if reset:
+        for i in range(WS_N):
+            wakes[i] = stale_wakes[i] = 0
+        remote_wakes = 0
+    return out
+
+
 cdef inline void stamp(P p, G g) noexcept:
     p.readyseq += 1
     g.readyseq = p.readyseq
@@ -655,6 +685,7 @@ cdef int runnext_put(P p, G g) except -1:
 cdef int put_home(G g, bint next) except -1:
     """Queues runnable g on its home P: on the P's own queues when called on
     that P's M, else into its inbox followed by an eventfd kick."""
+    global remote_wakes
     cdef M m = getm()
     cdef P p = g.home
     if m is not None and m.p is p:
@@ -666,22 +697,27 @@ cdef int put_home(G g, bint next) except -1:
         _incref(<PyObject*>g)
         gqueue_push(&p.inbox, <PyObject*>g)
         netpoll_kick(p)
+        remote_wakes += 1
     return 0
 
 
-cdef int goready(G g, uint64_t ticket, int how, object val, int idx, bint next) except -1:
+cdef int goready(G g, uint64_t ticket, int how, object val, int idx, bint next,
+                 int src) except -1:
     """THE wake path (the invariant in the notes): every waker of a parked G
     -- channels, sync, join, timers, Timeout scopes, kill, netpoll, blocking
     calls -- comes here with the ticket it registered with.  Returns 1 if g
     was readied, 0 if the wake-up is stale (another waker won, or the G is
     not parked): then nothing changes and the caller keeps its value."""
     if g.ticket != ticket:
+        stale_wakes[src] += 1
         return 0
     if g.status != GWAITING:
         # A registration with the live ticket of a G that is not parked
         # breaks invariant 3; refuse it rather than queue a running G.
         gmp_debug_fail("goready: G with a live ticket is not parked")
+        stale_wakes[src] += 1
         return 0
+    wakes[src] += 1
     g.ticket += 1
     g.wakeval = val
     g.wakecase = idx
@@ -695,7 +731,7 @@ cdef int goready(G g, uint64_t ticket, int how, object val, int idx, bint next) 
 
 cdef inline int wake(G g, waiter_t* w, object val, int how) except -1:
     """goready for a waiter just popped from a wait queue (runs next)."""
-    return goready(g, w.ticket, how, val, w.idx, True)
+    return goready(g, w.ticket, how, val, w.idx, True, WS_WAITQ)
 
 
 cdef int interrupt(G g, object exc) except -1:
@@ -703,7 +739,7 @@ cdef int interrupt(G g, object exc) except -1:
     if g.pending is None or isinstance(exc, Killed):
         g.pending = exc
     if g.status == GWAITING:
-        goready(g, g.ticket, WAKE_INTERRUPT, None, 0, False)
+        goready(g, g.ticket, WAKE_INTERRUPT, None, 0, False, WS_INTERRUPT)
     return 0
 
 
@@ -1323,7 +1359,7 @@ cdef int run_timers(P p) except -1:
 
 cdef int fire_timer(timer_t* t) except -1:
     if t.obj == NULL:
-        return goready(<G>t.g, t.ticket, WAKE_TIMEOUT, None, 0, False)
+        return goready(<G>t.g, t.ticket, WAKE_TIMEOUT, None, 0, False, WS_TIMER)
     if type(<object>t.obj) is Timeout:
         return (<Timeout>t.obj).expire(t.ticket)
     if (<TimerFunc>t.obj).cancelled:
