@@ -14,7 +14,7 @@
 # M that first runs it, with that M's scheduler greenlet as its parent.  Until
 # then the G is *fresh* and may sit in any queue and be stolen; afterwards it
 # is *bound* to its home P (G.home) and every wake-up routes it there:
-# ready() puts it on the home P's own queues when called on that P's M, and
+# put_home() puts it on the home P's own queues when called on that P's M, and
 # otherwise into the home P's inbox, followed by an eventfd kick.
 #
 # Park and ready.  Every blocking operation is built from two primitives.  A G
@@ -1021,7 +1021,7 @@ def _gworker(G g):
             r = sched_switch(m, m.schedglet, None, None, RESUME_WORK)
         if r is RETIRE:
             return None          # M exiting: free_workers() retired us
-        g = <G>r                 # run_g handed us a fresh G, already running
+        g = <G?>r                # run_g handed us a fresh G, already running
 
 
 cdef void free_workers(M m) noexcept:
