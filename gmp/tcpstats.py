@@ -155,7 +155,7 @@ class ConnCounters:
         if not self.tcp:
             return
         try:
-            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _BASE.size)
+            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 4)   # state .. probes
         except OSError:
             return
         state = raw[0]
@@ -317,9 +317,12 @@ def snapshots():
 
 
 def format_snapshots():
-    """Lines for gmp.dump(): one per listener and one for the dialer."""
+    """Lines for gmp.dump(): one per listener, one for the dialer once it
+    has been used."""
     lines = []
     for s in snapshots():
+        if s["kind"] == "dialer" and not (s["connected"] or s["failures"]):
+            continue
         head = f"listener {s['addr']}" if s["kind"] == "listener" else "dialer"
         body = " ".join(f"{k}={v}" for k, v in s.items() if k not in ("kind", "addr") and v not in (None, {}))
         lines.append(f"{head}: {body}")
