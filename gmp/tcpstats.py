@@ -16,6 +16,9 @@ Lifecycle counters
     reset, timed_out, half_closed.  ``snapshot()`` returns them as a dict;
     ``snapshots()`` lists every live listener's and the dialer's, which
     ``gmp.dump()`` prints and ``gmp.doctor.check()`` compares with the host.
+    ``open`` is opened - closed: connections not (yet) closed through gmp;
+    one that only rises is a leak.  A listener asked for ``fast_open``
+    also reports whether the kernel allows it (``fast_open_allowed``).
 
 Decisions
     * Nothing is counted on the I/O path.  recv/send are C methods bound on
@@ -213,7 +216,8 @@ class ListenerStats:
     """A Listener's counters; ``conns`` counts the connections it accepted.
     backlog is the one requested of listen() (None: the default)."""
 
-    __slots__ = ("__weakref__", "_sock", "addr", "backlog", "conns", "family", "fast_open")
+    __slots__ = ("__weakref__", "_sock", "addr", "backlog", "conns", "family", "fast_open",
+                 "fast_open_allowed")
 
     def __init__(self, sock, backlog, fast_open=None):
         tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
@@ -221,6 +225,9 @@ class ListenerStats:
         self.family = sock.family
         self.backlog = backlog
         self.fast_open = fast_open
+        # The kernel accepts TCP_FASTOPEN on the socket either way; only the
+        # sysctl's server bit (2) makes it answer SYNs carrying data.
+        self.fast_open_allowed = bool(fast_open) and bool(_fastopen_sysctl() & 2)
         self.conns = ConnCounters(tcp)
         self._sock = weakref.ref(sock)
         _listeners[id(self)] = self
@@ -242,6 +249,8 @@ class ListenerStats:
         full (the kernel drops SYNs once length > backlog)."""
         out = {"kind": "listener", "addr": _fmt_addr(self.addr), "backlog": self.backlog,
                "fast_open": self.fast_open, **self.conns.snapshot()}
+        if self.fast_open:
+            out["fast_open_allowed"] = self.fast_open_allowed
         sock = self._sock()
         if self.conns.tcp and sock is not None and sock.fileno() >= 0:
             info = tcp_info(sock)
@@ -302,6 +311,11 @@ def _warn_clipped(requested, effective):
                       f"net.core.somaxconn: bursts of new connections beyond it are dropped and "
                       f"retried by clients after 1 s (sysctl -w net.core.somaxconn={requested})",
                       RuntimeWarning, stacklevel=4)
+
+
+def _fastopen_sysctl():
+    from gmp.doctor.procfs import Proc      # gmp.doctor.procfs imports this module
+    return Proc().sysctl_int("net.ipv4.tcp_fastopen") or 0
 
 
 def _fmt_addr(addr):

@@ -83,8 +83,8 @@ def setting(name, *roles):
 def somaxconn(ctx, v):
     if v < SOMAXCONN_MIN:
         return ("warn", (f"somaxconn {v} clips every listen backlog above it (gmp.net.listen's "
-                        f"default backlog is somaxconn): bursts of new connections beyond it are "
-                        f"dropped and retried by clients after 1 s"),
+                         f"default backlog is somaxconn): bursts of new connections beyond it are "
+                         f"dropped and retried by clients after 1 s"),
                 f"sysctl -w net.core.somaxconn={SOMAXCONN_MIN}")
     return "ok", f"listen backlogs up to {v} are honoured", None
 
@@ -94,8 +94,8 @@ def syn_backlog(ctx, v):
     want = ctx.proc.sysctl_int("net.core.somaxconn") or SOMAXCONN_MIN
     if v < want:
         return ("warn", (f"the SYN queue ({v}) is shorter than the accept backlog ({want}): under a "
-                        f"connection burst half-open connections are dropped before they can be "
-                        f"accepted, unless syncookies answer for them"),
+                         f"connection burst half-open connections are dropped before they can be "
+                         f"accepted, unless syncookies answer for them"),
                 f"sysctl -w net.ipv4.tcp_max_syn_backlog={want}")
     return "ok", f"the SYN queue is at least as long as the accept backlog ({want})", None
 
@@ -104,11 +104,11 @@ def syn_backlog(ctx, v):
 def syncookies(ctx, v):
     if v == 0:
         return ("warn", ("syncookies are off: once the SYN queue is full (a flood or a burst of "
-                        "clients) new connections are dropped instead of answered with a cookie"),
+                         "clients) new connections are dropped instead of answered with a cookie"),
                 "sysctl -w net.ipv4.tcp_syncookies=1")
     if v == 2:
         return ("info", ("syncookies are sent for every SYN, not only on overflow: TCP options "
-                        "such as window scaling are squeezed into the cookie"),
+                         "such as window scaling are squeezed into the cookie"),
                 "sysctl -w net.ipv4.tcp_syncookies=1")
     return "ok", "syncookies answer only when the SYN queue overflows", None
 
@@ -120,8 +120,8 @@ def fastopen(ctx, v):
     if missing:
         side = {1: "clients", 2: "servers", 3: "clients and servers"}[missing]
         return ("info", (f"TCP Fast Open is off for {side}: every new connection waits a full round "
-                        f"trip before its first request byte (gmp.net.listen(fast_open=N) needs "
-                        f"the server bit, 2)"),
+                         f"trip before its first request byte (gmp.net.listen(fast_open=N) needs "
+                         f"the server bit, 2)"),
                 f"sysctl -w net.ipv4.tcp_fastopen={v | need}")
     return "ok", "TCP Fast Open is allowed for this role", None
 
@@ -130,11 +130,11 @@ def fastopen(ctx, v):
 def tw_reuse(ctx, v):
     if v == 0:
         return ("warn", ("outgoing connections cannot reuse ports held in TIME_WAIT: a client that "
-                        "opens short-lived connections runs out of local ports (connect fails "
-                        "with EADDRNOTAVAIL)"), "sysctl -w net.ipv4.tcp_tw_reuse=1")
+                         "opens short-lived connections runs out of local ports (connect fails "
+                         "with EADDRNOTAVAIL)"), "sysctl -w net.ipv4.tcp_tw_reuse=1")
     if v == 2:
         return ("info", ("TIME_WAIT ports are reused for loopback connections only: short-lived "
-                        "connections to other hosts still hold each port for 60 s"),
+                         "connections to other hosts still hold each port for 60 s"),
                 "sysctl -w net.ipv4.tcp_tw_reuse=1")
     return "ok", "outgoing connections may reuse TIME_WAIT ports", None
 
@@ -143,7 +143,7 @@ def tw_reuse(ctx, v):
 def fin_timeout(ctx, v):
     if v > FIN_TIMEOUT_MAX:
         return ("info", (f"connections the application closed wait up to {v} s in FIN_WAIT2 for "
-                        f"the peer's FIN, holding memory and a port; {FIN_TIMEOUT_MAX} s is enough"),
+                         f"the peer's FIN, holding memory and a port; {FIN_TIMEOUT_MAX} s is enough"),
                 f"sysctl -w net.ipv4.tcp_fin_timeout={FIN_TIMEOUT_MAX}")
     return "ok", "orphaned FIN_WAIT2 sockets are freed quickly", None
 
@@ -176,8 +176,8 @@ def port_range(ctx):
 def slow_start_after_idle(ctx, v):
     if v:
         return ("warn", ("a keep-alive connection idle for one retransmission timeout falls back "
-                        "to the initial congestion window, so the first large response after a "
-                        "pause takes extra round trips"), "sysctl -w net.ipv4.tcp_slow_start_after_idle=0")
+                         "to the initial congestion window, so the first large response after a "
+                         "pause takes extra round trips"), "sysctl -w net.ipv4.tcp_slow_start_after_idle=0")
     return "ok", "idle connections keep their congestion window", None
 
 
@@ -205,7 +205,7 @@ def keepalive(ctx):
 def netdev_backlog(ctx, v):
     if v < NETDEV_BACKLOG_MIN:
         return ("warn", (f"each CPU's input queue holds {v} packets: a burst beyond it is dropped "
-                        f"before TCP sees it and costs a retransmission"),
+                         f"before TCP sees it and costs a retransmission"),
                 "sysctl -w net.core.netdev_max_backlog=16384")
     return "ok", "the input queue absorbs ordinary bursts", None
 
@@ -220,7 +220,10 @@ def _delta(ctx, name):
         return None
     if ctx.first is None:
         return last[name], None
-    d = last[name] - ctx.first.counters.get(name, 0)
+    first = ctx.first.counters
+    if first is None or name not in first:
+        return None
+    d = last[name] - first[name]
     return d, d / ctx.interval
 
 
@@ -228,14 +231,15 @@ def _when(ctx):
     return f"in the last {ctx.interval:g} s" if ctx.first is not None else "since boot"
 
 
-def _counter_finding(ctx, id_, count, bad_now, advice, fix=None):
+def _counter_finding(ctx, id_, count, bad_now, advice, fix=None, value=None):
     """Severity of a drop counter: ok at 0, info as history, bad_now when it
-    moved during --interval."""
+    moved during --interval.  value defaults to the count."""
     if not count:
         sev = "ok"
     else:
         sev = bad_now if ctx.first is not None else "info"
-    return Finding(id_, "counters", sev, count, advice if count else f"none {_when(ctx)}", fix)
+    return Finding(id_, "counters", sev, count if value is None else value,
+                   advice if count else f"none {_when(ctx)}", fix)
 
 
 @rule("server")
@@ -260,12 +264,10 @@ def fastopen_fail(ctx):
         return [_unavailable("counters.fastopen", "/proc/net/netstat (TCPFastOpen*)")]
     fails = sum(f[0] for _, f in got.values())
     value = ", ".join(f"{k.lower()} {a[0]} (failed {f[0]})" for k, (a, f) in got.items())
-    f = _counter_finding(ctx, "counters.fastopen", fails, "warn",
-                         f"{fails} TCP Fast Open attempts failed {_when(ctx)}: a middlebox drops "
-                         f"SYNs with data, or the cookie is refused, and each falls back to a "
-                         f"full handshake after a timeout")
-    f.value = value
-    return [f]
+    return [_counter_finding(ctx, "counters.fastopen", fails, "warn",
+                             f"{fails} TCP Fast Open attempts failed {_when(ctx)}: a middlebox drops "
+                             f"SYNs with data, or the cookie is refused, and each falls back to a "
+                             f"full handshake after a timeout", value=value)]
 
 
 @rule("server", "client")

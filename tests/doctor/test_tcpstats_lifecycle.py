@@ -192,6 +192,18 @@ def test_dump_shows_the_counters(grun):
     assert "dialer: connected=" in text
 
 
+def test_fast_open_reports_whether_the_kernel_allows_it(grun):
+    allowed = bool((Proc().sysctl_int("net.ipv4.tcp_fastopen") or 0) & 2)
+
+    def main():
+        with net.listen(LOOP, fast_open=16) as tfo, net.listen(LOOP) as plain:
+            return tfo.stats.snapshot(), plain.stats.snapshot()
+
+    tfo, plain = grun(main)
+    assert tfo["fast_open"] == 16 and tfo["fast_open_allowed"] is allowed
+    assert "fast_open_allowed" not in plain
+
+
 @pytest.mark.hang_timeout(30)
 def test_accept_queue_overflow_under_a_burst(grun, monkeypatch):
     """Backlog 1 and nobody accepting: the kernel queues 2 connections and
