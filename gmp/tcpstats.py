@@ -12,11 +12,12 @@ Lifecycle counters
     Every gmp.net Listener has a ``ListenerStats`` (``listener.stats``); the
     connections it accepts, and those made by ``gmp.net.dial`` (the default
     dialer, ``gmp.tcpstats.dialer``, as Go's zero net.Dialer), count into a
-    ``ConnCounters``: accepted (or connected), closed, closed_by_peer,
-    reset, timed_out, half_closed.  ``snapshot()`` returns them as a dict;
+    ``ConnCounters``: open, closed, closed_by_peer, reset, timed_out,
+    half_closed, next to the listener's ``accepted`` and the dialer's
+    ``connected``.  ``snapshot()`` returns them as a dict;
     ``snapshots()`` lists every live listener's and the dialer's, which
     ``gmp.dump()`` prints and ``gmp.doctor.check()`` compares with the host.
-    ``open`` is opened - closed: connections not (yet) closed through gmp;
+    ``open`` counts connections not (yet) closed through gmp;
     one that only rises is a leak.  A listener asked for ``fast_open``
     also reports whether the kernel allows it (``fast_open_allowed``).
 
@@ -175,7 +176,7 @@ class ConnCounters:
                 self.closed_by_peer += 1
 
     def snapshot(self):
-        return {"opened": self.opened, "open": self.opened - self.closed, "closed": self.closed,
+        return {"open": self.opened - self.closed, "closed": self.closed,
                 "closed_by_peer": self.closed_by_peer, "reset": self.reset,
                 "timed_out": self.timed_out, "half_closed": self.half_closed}
 
@@ -248,7 +249,7 @@ class ListenerStats:
         (TCP listeners): its length, the effective backlog, whether it is
         full (the kernel drops SYNs once length > backlog)."""
         out = {"kind": "listener", "addr": _fmt_addr(self.addr), "backlog": self.backlog,
-               "fast_open": self.fast_open, **self.conns.snapshot()}
+               "fast_open": self.fast_open, "accepted": self.conns.opened, **self.conns.snapshot()}
         if self.fast_open:
             out["fast_open_allowed"] = self.fast_open_allowed
         sock = self._sock()

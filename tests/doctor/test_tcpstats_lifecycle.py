@@ -92,7 +92,7 @@ def test_listener_counts_how_connections_end(grun):
 
     ended, snap, live, after = grun(main)
     assert ended == ["eof", "eof", "reset"]
-    assert snap["opened"] == 3 and snap["closed"] == 3 and snap["open"] == 0
+    assert snap["accepted"] == 3 and snap["closed"] == 3 and snap["open"] == 0
     assert snap["closed_by_peer"] == 2 and snap["reset"] == 1 and snap["timed_out"] == 0
     assert snap["accept_queue"] == 0 and snap["queue_full"] is False
     assert snap["addr"] in live and snap["addr"] not in after   # serve()'s dups do not unregister it
@@ -188,7 +188,7 @@ def test_dump_shows_the_counters(grun):
 
     text, addr = grun(main)
     assert "gmp.net connections:" in text
-    assert f"listener {addr}: " in text and "opened=1 open=1" in text
+    assert f"listener {addr}: " in text and "accepted=1 open=1" in text
     assert "dialer: connected=" in text
 
 
