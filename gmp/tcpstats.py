@@ -42,6 +42,9 @@ Decisions
     * Connect times go into fixed log2 buckets of microseconds and failures
       are keyed by errno name ("timeout" for a dial timeout), so recording
       allocates nothing but the first failure of each kind.
+    * The counters are plain ints bumped with the GIL held (``+=`` on an
+      attribute is not interrupted by a thread switch in CPython 3.11-3.13);
+      a free-threaded build needs atomic counters here.
     * ``listen()`` warns once per process when the requested backlog is
       larger than the one the kernel applied (somaxconn clips it): that is a
       configuration problem, not a per-listener event, so one warning is
@@ -158,16 +161,17 @@ class ConnCounters:
         self.closed += 1
         if not self.tcp:
             return
+        # Never raises: close() must go on to release the fd whatever we learn.
         try:
             raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 4)   # state .. probes
+            # CLOSE is rare, so its extra syscall is fine.
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if raw[0] == _CLOSE else 0
         except OSError:
             return
         state = raw[0]
         if state in (_CLOSE_WAIT, _LAST_ACK):
             self.closed_by_peer += 1
         elif state == _CLOSE:
-            # Rare, so the extra syscall is fine: the kernel ended it already.
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err == errno.ETIMEDOUT or (err == 0 and (raw[2] or raw[3])):
                 self.timed_out += 1
             elif err or not fin_sent:

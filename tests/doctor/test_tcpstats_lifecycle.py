@@ -153,6 +153,15 @@ def test_close_is_classified_from_the_kernel_state(state, so_error, retransmits,
     assert counts == ({counter: 1} if counter else {})
 
 
+def test_close_counting_never_raises():
+    """close() must release the fd even when the kernel cannot be asked."""
+    s = socket.socket()
+    s.close()
+    c = tcpstats.ConnCounters(True)
+    c.on_close(s)
+    assert c.closed == 1 and c.reset == c.closed_by_peer == c.timed_out == 0
+
+
 def test_backlog_above_somaxconn_warns_once(grun, monkeypatch):
     monkeypatch.setattr(tcpstats, "_backlog_warned", False)
     somax = Proc().sysctl_int("net.core.somaxconn")
