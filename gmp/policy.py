@@ -88,9 +88,9 @@ Built-ins
              worker G per P, one bounded FIFO (10 000), overload above 80 %.
     sofa     Go's queues without stealing; work runs on a Sofa() pool:
              hand-off to idle workers, core one / max four per P, block at
-             max.  Keyed or sharded variants are registered by the user,
-             e.g. ``Policy("tars-keyed", steal=False,
-             admission=Tars(keyed=True))``.
+             max.
+    tars-keyed   tars with per-key queues (one per worker).
+    sofa-sharded sofa's sharded pool: 8 shards, 1024 tasks each.
     Pooled policies do not steal: their workers are bound to a P from
     birth and their queued tasks are not Gs (gmp/pool.py).
 """
@@ -144,8 +144,10 @@ GLOBAL = Policy("global", placement="global", local_queues=False, look=("global"
 
 TARS = Policy("tars", steal=False, admission=Tars())
 SOFA = Policy("sofa", steal=False, admission=Sofa())
+TARS_KEYED = Policy("tars-keyed", steal=False, admission=Tars(keyed=True))
+SOFA_SHARDED = Policy("sofa-sharded", steal=False, admission=Sofa(shards=8))
 
-_registry = {p.name: p for p in (GO, GLOBAL, TARS, SOFA)}
+_registry = {p.name: p for p in (GO, GLOBAL, TARS, SOFA, TARS_KEYED, SOFA_SHARDED)}
 
 
 def register(policy):
