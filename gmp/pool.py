@@ -321,8 +321,12 @@ class SofaPool(_Pool):
         try:
             self._run(first)
             while not retired:
+                # Only a worker above core can retire, so only it waits with
+                # a keep-alive timer: core workers leave no timer behind per
+                # task in their P's heap.
                 try:
-                    task = self.handoff.recv(timeout=self.keepalive)
+                    task = self.handoff.recv(
+                        timeout=self.keepalive if st["workers"] > self.core else None)
                 except TimeoutError:
                     # Count and decide under the lock, or two idle workers
                     # could both see workers > core and retire below it.
