@@ -2,8 +2,8 @@
 
     python bench/admission.py [--quick] [--json FILE] [--repeat N]
 
-One op = submit a no-op task and, in batches of 1000, wait for the batch:
-``gmp.go`` + a WaitGroup (the floor: a G per task), then
+One op = submit a no-op task and, in batches of 1000, join each task of
+the batch: ``gmp.go`` + ``G.join`` (the floor: a G per task), then
 ``gmp.policy.submit`` under go (a G per task through the admission layer),
 tars (one bounded gmp.Chan FIFO served by a worker G per P), tars-keyed
 (a FIFO per worker), sofa (hand-off over an unbuffered gmp.Chan, elastic
@@ -32,23 +32,19 @@ def _noop():
 
 
 def _time_go(n):
-    wg = gmp.WaitGroup()
-
-    def task():
-        wg.done()
+    go = gmp.go
     t0 = time.perf_counter_ns()
     for _ in range(n // BATCH):
-        wg.add(BATCH)
-        for _ in range(BATCH):
-            gmp.go(task)
-        wg.wait()
+        gs = [go(_noop) for _ in range(BATCH)]
+        for g in gs:
+            g.join()
     return (time.perf_counter_ns() - t0) / n
 
 
 def _time_submit(n):
     submit = gpolicy.submit
     t0 = time.perf_counter_ns()
-    for b in range(n // BATCH):
+    for _ in range(n // BATCH):
         tasks = [submit(_noop, key=i) for i in range(BATCH)]
         for t in tasks:
             t.join()
@@ -84,7 +80,7 @@ def main(argv=None):
         rows.append((label, procs, fmt_ns(s["best"]), fmt_ns(s["median"]),
                      fmt_ratio(s["best"] / base)))
         out.append({"case": label, "procs": procs, **s, "x_go": s["best"] / base})
-    print(f"admission cost: ns per task (submit + run + wait), {n} tasks, "
+    print(f"admission cost: ns per task (submit + run + join), {n} tasks, "
           f"{repeat} interleaved repeats")
     print(table(("case", "procs", "best ns", "median ns", "x gmp.go"), rows, right=(1, 2, 3, 4)))
     if args.json:
