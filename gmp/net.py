@@ -49,7 +49,8 @@ import time
 
 from gmp import tcpstats
 from gmp._ext import _core
-from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep, go as _go
+from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep
+from gmp import policy as _policy
 from gmp.blocking import blocking
 
 __all__ = ["listen", "dial", "serve", "listen_udp", "dial_udp", "getaddrinfo",
@@ -278,7 +279,7 @@ def _accept_loop(listener, handler):
             _sleep(delay)
             continue
         delay = 0.0
-        _go(handler, conn, addr)
+        _policy.admit_connection(handler, conn, addr)
 
 
 def _connect(sock, pd, sa, timeout):
