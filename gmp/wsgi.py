@@ -436,6 +436,7 @@ class Server:
 
     Settings (seconds; None: no limit):
       keepalive=5        idle time a kept-alive connection may wait for its next request
+                         (0: answer every request with Connection: close)
       header_timeout=10  time a started request may take to send its header block
       read_timeout=30    per read of a request body, write_timeout=30 per write
       max_header_bytes=65536, max_body_bytes=None (bytes)
@@ -454,7 +455,9 @@ class Server:
         listeners = list(listeners)
         if not listeners or not all(isinstance(ln, net.Listener) for ln in listeners):
             raise TypeError("listeners must be a non-empty list of gmp.net.Listener")
-        for name, v in (("keepalive", keepalive), ("header_timeout", header_timeout),
+        if keepalive is not None and not (isinstance(keepalive, (int, float)) and keepalive >= 0):
+            raise ValueError(f"keepalive must be seconds >= 0 (0: no keep-alive) or None, not {keepalive!r}")
+        for name, v in (("header_timeout", header_timeout),
                         ("read_timeout", read_timeout), ("write_timeout", write_timeout)):
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 raise ValueError(f"{name} must be a positive number of seconds or None, not {v!r}")
@@ -616,7 +619,7 @@ class Server:
 
     def _sweeper(self):
         """Closes idle connections past their deadline (keep-alive or header)."""
-        period = min(t for t in (self.keepalive, self.header_timeout, 1.0) if t is not None) / 2
+        period = min(t for t in (self.keepalive, self.header_timeout, 1.0) if t) / 2
         while not self.draining:
             _core.sleep(period)
             now = _monotonic()
@@ -790,7 +793,7 @@ class _Writer:
         self.headers_sent = False
         self.content_length = None
         self.chunked = False
-        self.keep_alive = r.keep_alive and not r.upgrade
+        self.keep_alive = r.keep_alive and not r.upgrade and srv.keepalive != 0
         self.sent = 0
         self.no_body = r.method == b"HEAD"
         self.close_after = False
