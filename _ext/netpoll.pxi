@@ -228,6 +228,7 @@ cdef class PollDesc:
             finally:
                 gmp_add_i64(&sched.nexternal, -1)
             if g.wakeup == WAKE_OK:
+                g.iowoke = True      # its next spawn may go to an idle M (sched.pxi)
                 return 0
             if g.wakeup == WAKE_CLOSED:
                 raise closed_error()
