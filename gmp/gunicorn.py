@@ -132,7 +132,6 @@ class Worker(base.Worker):
                     self.log.info("Parent changed, shutting down: %s", self)
                     break
                 self._stop.wait(beat)
-            self.log.info("Worker exiting (pid: %s)", self.pid)
             if not srv.shutdown(cfg.graceful_timeout):
                 self.log.warning("graceful_timeout (%ss) passed: closed the remaining connections",
                                  cfg.graceful_timeout)
