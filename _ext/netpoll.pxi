@@ -9,9 +9,10 @@
 # publishing work (both sequentially consistent), so a kick is never lost
 # and an M that is running is never sent a needless syscall.
 #
-# Poll descriptors.  A PollDesc wraps one non-blocking fd.  It is registered
-# once, edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), with the epoll
-# of the P whose G first has to wait on it, and stays there until close().
+# Poll descriptors.  A PollDesc wraps one non-blocking fd.  It is registered,
+# edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), with the epoll of the
+# P whose G has to wait on it, and stays there until close() or until a G of
+# another P waits on it (below).
 # The event's data is (seq << 32 | fd); `pd_table[fd]` is the PollDesc now
 # registered for fd, and an event whose seq differs from that PollDesc's is
 # stale (the fd was closed and reused) and dropped.  seq 0 is never used, so
@@ -34,10 +35,20 @@
 # Out-of-band data (EPOLLPRI) counts as a read edge: the registration asks
 # for it so that select()'s exceptional-condition set can wait on it.
 #
-# Wake-ups go through goready() (sched.pxi's one wake path), so a bound G waiting on an fd registered with
-# another P is readied into its home P's inbox and that M is kicked.  While a
-# G is parked on a PollDesc it counts in sched.nexternal, so deadlock
-# detection does not fire while Gs wait for I/O (as in Go).
+# A PollDesc follows its waiters: a G that parks on one registered with
+# another P moves the registration to its own P (EPOLL_CTL_DEL there, ADD
+# here; an edge-triggered ADD reports the readiness the fd already has, so
+# no edge is lost, and the seq bump drops any event the old P still holds).
+# Otherwise readiness would be stranded on a P whose M sits in a long C call
+# while the waiter's M is free (the first waiter's P is not the last one's:
+# gmp.wsgi starts every request in a fresh G, on whichever M takes it).  The
+# price is two epoll_ctl calls when the waiting P changes, none otherwise.
+#
+# Wake-ups go through goready() (sched.pxi's one wake path), so a bound G
+# waiting on an fd registered with another P is readied into its home P's
+# inbox and that M is kicked.  While a G is parked on a PollDesc it counts in
+# sched.nexternal, so deadlock detection does not fire while Gs wait for I/O
+# (as in Go).
 #
 # Deadlines are absolute CLOCK_MONOTONIC times (time.monotonic()), per
 # direction.  A waiting G arms a plain ticket timer for the deadline, so
@@ -205,7 +216,9 @@ cdef class PollDesc:
                 q = &self.wq
             if dl and dl <= gmp_nanotime():
                 raise TimeoutError("i/o timeout")
-            if self.p is None or self.owner is not sched:
+            if self.p is not g.home or self.owner is not sched:
+                # Follow the waiter: an fd left with a P whose M is stuck in
+                # a C call would strand this G's wake-up (module notes).
                 pd_register(self, g.home)
             waitq_push(q, g, None, 0)
             if dl:
@@ -220,6 +233,7 @@ cdef class PollDesc:
             finally:
                 gmp_add_i64(&sched.nexternal, -1)
             if g.wakeup == WAKE_OK:
+                g.iowoke = True      # its next spawn may go to an idle M (sched.pxi)
                 return 0
             if g.wakeup == WAKE_CLOSED:
                 raise closed_error()
@@ -583,12 +597,12 @@ cdef inline bint netpoll_due(P p) noexcept:
 # --- select / poll over many fds (see "Select" in the notes) ---------------
 
 cdef PollDesc pd_for_wait(int fd, P p):
-    """The PollDesc to wait on for fd: the one registered for it (its
-    registration re-armed), else a new one registered with p; None when
+    """The PollDesc to wait on for fd, registered with p: the one registered
+    for it (re-armed, or moved here from another P), else a new one; None when
     epoll refuses fd (EPERM: a regular file, always ready to poll(2))."""
     cdef PollDesc pd = pd_table[fd] if fd < len(pd_table) else None
     cdef epoll_event ev
-    if pd is not None and not pd.closing and pd.p is not None and pd.owner is sched:
+    if pd is not None and not pd.closing and pd.p is p and pd.owner is sched:
         ev.events = PD_EVENTS
         ev.data.u64 = (<uint64_t>pd.seq << 32) | <uint32_t>fd
         if epoll_ctl(pd.p.epfd, EPOLL_CTL_MOD, fd, &ev) == 0:

@@ -46,3 +46,13 @@ cdef int policy_from(policy_t* pol, object p) except -1:
         i += 1
     pol.look[i] = 0
     return 0
+
+
+def policy_in_force():
+    """(policy, run stamp) of the running gmp.run, or (None, 0).  The stamp
+    (the run's start time) tells one run from the next, so that per-run
+    state kept in Python (a policy's worker pool, gmp/policy.py) is never
+    carried into a later run."""
+    if sched is None:
+        return (None, 0)
+    return (sched.policy, sched.start_ns)

@@ -87,6 +87,23 @@
 # detection, sysmon, schedtrace -- sums every node's queue (gq_total): a G on
 # another node's queue is still runnable, only farther away.
 #
+# Spawn hand-off.  go() puts the new G in the spawner's runnext and wakes an
+# idle M to steal it, as Go does.  Under the GIL the woken M cannot take the
+# GIL before the spawner parks, and the spawner's M then runs runnext itself;
+# an accept loop that takes a burst of connections without parking keeps the
+# GIL throughout, and the helper, having waited a switch interval for the
+# GIL, backs off.  Every connection G would start, and stay bound, on the
+# accept loop's M, so one invisible C call there would hold them all.  So a
+# G spawned by a G whose last park was an I/O wait (an accept loop, a
+# server's poller, a handler that just read a request: G.iowoke, set by the
+# netpoller, cleared by every park) is dealt round-robin over the Ps: the
+# spawner's own turn goes to its runnext as usual, another P's turn into
+# that P's inbox with a kick.  A P that sysmon sees stuck (P.stuck: awake,
+# no scheduling progress for stuck_ns) is skipped, so new work stays off a
+# stalled M.  Other spawns keep runnext's locality (a spawn followed by a
+# join stays on one M).  No hand-off happens during the GIL back-off (the
+# Ms are busy running Python: dealing work out would only make them fight).
+#
 # Deadlock.  The last M to go idle with no timer, no external waker
 # (netpoll waiters, blocking calls) and no runnable G anywhere while the main
 # G is parked raises gmp.Deadlock in the main G, listing the parked Gs: Go's
@@ -231,6 +248,7 @@ cdef class G:
     cdef PyObject* allprev
     cdef PyObject* allnext
     cdef bint in_allg
+    cdef bint iowoke            # its last park was an I/O wait (see "Spawn hand-off")
     cdef readonly int64_t parent_id
 
     def __dealloc__(self):
@@ -344,10 +362,12 @@ cdef class P:
     cdef int evfd
     cdef int32_t sleeping
     cdef int32_t woken_to_spin
+    cdef int32_t stuck          # sysmon: awake without scheduling progress for stuck_ns
     cdef uint64_t readyseq
     cdef uint32_t schedtick
     cdef M m
     cdef readonly int64_t nspawn
+    cdef readonly int64_t nhandoff      # spawns handed to a sleeping P (see "Spawn hand-off")
     cdef readonly int64_t nsteal
     cdef readonly int64_t nstolen
     cdef readonly int64_t nglobal
@@ -433,6 +453,7 @@ cdef class Sched:
     cdef int ngq
     cdef int32_t nidle
     cdef int32_t nspinning
+    cdef uint32_t spread          # round-robin cursor of the spawn hand-off
     cdef int64_t nexternal
     cdef bint stopping
     cdef int64_t stop_ns        # when shutdown began
@@ -796,11 +817,31 @@ cdef G newproc(object fn, tuple args, dict kwargs):
         gqueue_push(&sched.gqs[p.gqi].q, <PyObject*>g)
         if sched.pol.wake_helpers:
             wakep()
+    elif m.curg is not None and m.curg.iowoke and sched.nprocs > 1 and sched.pol.wake_helpers \
+            and handoff(m, g):
+        p.nhandoff += 1
     else:
         runnext_put(p, g)
         if sched.nidle and sched.pol.wake_helpers:
             wakep()
     return g
+
+
+cdef bint handoff(M m, G g) noexcept:
+    """Places fresh G g on the next P in round-robin order, unless that is
+    this P or one sysmon sees stuck (then False: the caller keeps g).  See
+    "Spawn hand-off"."""
+    cdef P p
+    if in_backoff():
+        return False
+    sched.spread += 1
+    p = <P>sched.allp[sched.spread % <uint32_t>sched.nprocs]
+    if p is m.p or gmp_load_i32(&p.stuck):
+        return False
+    _incref(<PyObject*>g)
+    gqueue_push(&p.inbox, <PyObject*>g)
+    netpoll_kick(p)
+    return True
 
 
 cdef int goexit(G g, object value, object exc) except -1:
@@ -1123,6 +1164,7 @@ cdef int park_prepare(M m, G g, object reason) except -1:
     g.status = GWAITING
     g.waitreason = reason
     g.waitsince = coarsetime()
+    g.iowoke = False
     m.p.nparks += 1
     return 0
 
@@ -1654,7 +1696,7 @@ def stats():
         ps.append({
             "id": p.id, "runq": runq_len(&p.rq), "boundq": p.boundq.n,
             "runnext": p.runnext != NULL, "inbox": gmp_load_i64(&p.inbox.size),
-            "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn,
+            "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn, "handoffs": p.nhandoff,
             "steal_attempts": p.nsteal, "stolen": p.nstolen,
             "global_pulls": p.nglobal, "global_pulls_remote": p.nglobal_remote,
             "globalq_index": p.gqi, "kicks": p.nkicks, "parks": p.nparks,

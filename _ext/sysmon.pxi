@@ -17,10 +17,12 @@
 # is already awake probes the same way before taking work from others: it
 # drops the GIL for 20 us and times getting it back (helper_declines).  A quick GIL
 # means the others are blocked or in GIL-free code: the back-off is cleared.
-# sysmon overrides the back-off: when a P has made no scheduling progress for
-# `stuck_ns` while fresh Gs wait (its owner is blocked in a C call or running
-# one long G), it forces an idle M awake (woken_to_spin = 2), and that M
-# always helps.
+# A P awake without scheduling progress for `stuck_ns` is marked P.stuck
+# (cleared when it schedules or sleeps), which the spawn hand-off
+# (sched.pxi) reads to keep new work off it.  sysmon overrides the back-off:
+# when a P has made no scheduling progress for `stuck_ns` while fresh Gs
+# wait (its owner is blocked in a C call or running one long G), it forces
+# an idle M awake (woken_to_spin = 2), and that M always helps.
 #
 # sysmon is an OS thread running _sysmon_main.  Its scan runs without the
 # GIL, reading the Ps through raw pointers (pview_t) to fields whose
@@ -199,6 +201,7 @@ ctypedef struct pview_t:
     PyObject** runnext
     int32_t* sleeping
     int32_t* woken_to_spin
+    int32_t* stuck
     int64_t* nforced
     int evfd
     int64_t* runstart
@@ -222,23 +225,27 @@ cdef int sysmon_scan(pview_t* pv, int n, nodeq_t* gqs, int ngq, int32_t* nidle,
     for i in range(n):
         if gmp_load_i32(pv[i].sleeping):
             pv[i].last_change = now
+            gmp_store_i32(pv[i].stuck, 0)
             continue
         busy[0] = True
         t = gmp_load_relaxed_u32(pv[i].schedtick)
         if t != pv[i].last_tick:
             pv[i].last_tick = t
             pv[i].last_change = now
-        elif (stuck_ns and now - pv[i].last_change >= stuck_ns
-                and (not runq_empty(pv[i].rq) or pv[i].runnext[0] != NULL or fresh_global)
-                and gmp_load_i32(nidle) and gmp_load_i32(nspinning) == 0):
-            # P i is stuck with fresh Gs waiting: force an idle M awake.
-            for j in range(n):
-                if j != i and gmp_load_i32(pv[j].sleeping) and gmp_cas_i32(pv[j].woken_to_spin, 0, 2):
-                    gmp_add_i32(nspinning, 1)
-                    pv[j].nforced[0] += 1
-                    c_write(pv[j].evfd, &one, 8)
-                    break
-            pv[i].last_change = now
+            gmp_store_i32(pv[i].stuck, 0)
+        elif stuck_ns and now - pv[i].last_change >= stuck_ns:
+            # Until its M schedules again, the spawn hand-off skips P i.
+            gmp_store_i32(pv[i].stuck, 1)
+            if ((not runq_empty(pv[i].rq) or pv[i].runnext[0] != NULL or fresh_global)
+                    and gmp_load_i32(nidle) and gmp_load_i32(nspinning) == 0):
+                # P i is stuck with fresh Gs waiting: force an idle M awake.
+                for j in range(n):
+                    if j != i and gmp_load_i32(pv[j].sleeping) and gmp_cas_i32(pv[j].woken_to_spin, 0, 2):
+                        gmp_add_i32(nspinning, 1)
+                        pv[j].nforced[0] += 1
+                        c_write(pv[j].evfd, &one, 8)
+                        break
+                pv[i].last_change = now
         if long_ns:
             gid = gmp_load_relaxed_i64(pv[i].curgid)
             rs = gmp_load_relaxed_i64(pv[i].runstart)
@@ -273,6 +280,7 @@ def _sysmon_main(Sched s, cfg):
             pv[i].runnext = &p.runnext
             pv[i].sleeping = &p.sleeping
             pv[i].woken_to_spin = &p.woken_to_spin
+            pv[i].stuck = &p.stuck
             pv[i].nforced = &p.nforced
             pv[i].evfd = p.evfd
             pv[i].runstart = &m.runstart

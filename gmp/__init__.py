@@ -68,7 +68,8 @@ Networking and blocking calls
 
 Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
-    like asyncio.CancelledError), Deadlock, NoRuntime.
+    like asyncio.CancelledError), Deadlock, NoRuntime; Rejected and
+    QueueTimeout (a TimeoutError) from pooled policies (gmp.policy.submit).
 """
 
 __version__ = "0.1.0"
@@ -106,6 +107,7 @@ from gmp.context import (
 )
 from gmp.blocking import blocking
 from gmp.debug import dump
+from gmp.pool import QueueTimeout, Rejected
 from gmp.runtime import run
 from gmp.sync import Cond, Once, RWMutex
 
@@ -116,4 +118,5 @@ __all__ = [
     "Timeout", "Context", "background", "with_cancel", "with_timeout",
     "with_deadline", "with_value", "Canceled", "DeadlineExceeded",
     "ChanClosed", "TimeoutError", "Killed", "Deadlock", "NoRuntime",
+    "Rejected", "QueueTimeout",
 ]

@@ -14,6 +14,8 @@ it has been parked (coarse clock).  Stacks are innermost first, as in Go.
 A running G's stack comes from its thread (``sys._current_frames``); a
 parked or runnable one's from its greenlet's suspended frame (``gr_frame``).
 Gs that never started have no stack yet and show their target function.
+After the Gs come the gmp.net lifecycle counters of each live listener and
+of the dialer (gmp.tcpstats), when there are any.
 
 ``GMPDEBUG`` is parsed as Go parses GODEBUG: comma-separated ``key=value``.
 ``dumpsignal=USR1`` makes gmp.run() install a handler that dumps to stderr
@@ -23,6 +25,7 @@ import os
 import signal
 import sys
 
+from gmp import tcpstats
 from gmp._ext import _core
 
 
@@ -88,6 +91,9 @@ def dump(file=None):
     blocks = []
     for g in sorted(_core.all_gs(), key=lambda g: g.id):
         blocks.append("\n".join(format_g(g, thread_frames, running_on)))
+    net = tcpstats.format_snapshots()
+    if net:
+        blocks.append("\n".join(["gmp.net connections:", *net]))
     out.write("\n\n".join(blocks) + "\n")
     out.flush()
 

@@ -29,6 +29,8 @@ API
     listen_udp(addr) / dial_udp(addr) -> UDPConn: recvfrom(n),
         recvfrom_into(buf), sendto(data, addr), recv(n), send(data), close()
     getaddrinfo(host, port, family=0, type=0, proto=0, flags=0)
+    Conn.tcp_info(), Listener.stats, Conn.stats, gmp.tcpstats.dialer:
+        TCP_INFO and the lifecycle counters (gmp/tcpstats.py)
 
 Deadlines are absolute ``time.monotonic()`` values (None clears), as Go's
 SetDeadline takes an absolute time; an operation past its deadline raises
@@ -45,8 +47,10 @@ import os
 import socket
 import time
 
+from gmp import tcpstats
 from gmp._ext import _core
-from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep, go as _go
+from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep
+from gmp import policy as _policy
 from gmp.blocking import blocking
 
 __all__ = ["listen", "dial", "serve", "listen_udp", "dial_udp", "getaddrinfo",
@@ -101,13 +105,14 @@ class _PollSocket:
     """What Conn, Listener and UDPConn share: a non-blocking socket, its
     PollDesc, deadlines and an idempotent close()."""
 
-    __slots__ = ("socket", "pd", "_closed")
+    __slots__ = ("socket", "pd", "_closed", "stats")
 
-    def __init__(self, sock):
+    def __init__(self, sock, stats=tcpstats.UNTRACKED):
         sock.setblocking(False)
         self.socket = sock
         self.pd = PollDesc(sock.fileno())
         self._closed = False
+        self.stats = stats
 
     def fileno(self):
         return self.socket.fileno()
@@ -138,6 +143,7 @@ class _PollSocket:
         if self._closed:
             return
         self._closed = True
+        self.stats.on_close(self.socket)
         self.pd.close()
         self.socket.close()
 
@@ -158,8 +164,8 @@ class Conn(_PollSocket):
 
     __slots__ = ("recv", "recv_into", "send", "sendall")
 
-    def __init__(self, sock):
-        _PollSocket.__init__(self, sock)
+    def __init__(self, sock, stats=tcpstats.UNTRACKED):
+        _PollSocket.__init__(self, sock, stats)
         pd = self.pd
         self.recv = pd.recv
         self.recv_into = pd.recv_into
@@ -175,6 +181,10 @@ class Conn(_PollSocket):
         reads return b"" (parked readers wake)."""
         self._check_open()
         self.socket.shutdown(how)
+        self.stats = self.stats.on_shutdown(how)
+
+    def tcp_info(self):
+        return tcpstats.tcp_info(self.socket)
 
 
 class Listener(_PollSocket):
@@ -182,8 +192,8 @@ class Listener(_PollSocket):
 
     __slots__ = ("_family", "_nodelay")
 
-    def __init__(self, sock):
-        _PollSocket.__init__(self, sock)
+    def __init__(self, sock, stats=None):
+        _PollSocket.__init__(self, sock, stats or tcpstats.ListenerStats(sock, None))
         self._family = sock.family
         self._nodelay = sock.family in (socket.AF_INET, socket.AF_INET6)
 
@@ -200,7 +210,7 @@ class Listener(_PollSocket):
             addr = sock.getpeername()
         else:
             addr = ""
-        return Conn(sock), addr
+        return Conn(sock, self.stats.accept()), addr
 
 
 def listen(addr, backlog=None, reuse_port=False, fast_open=None):
@@ -219,7 +229,7 @@ def listen(addr, backlog=None, reuse_port=False, fast_open=None):
     except BaseException:
         sock.close()
         raise
-    return Listener(sock)
+    return Listener(sock, tcpstats.ListenerStats(sock, backlog, fast_open))
 
 
 def serve(listener, handler, per_m=None):
@@ -243,7 +253,7 @@ def serve(listener, handler, per_m=None):
             if pid == me.home_p:
                 continue
             try:
-                dup = Listener(listener.socket.dup())
+                dup = Listener(listener.socket.dup(), listener.stats)
             except OSError:
                 break       # out of fds (EMFILE): serve on the loops we have
             extra.append(dup)
@@ -269,7 +279,7 @@ def _accept_loop(listener, handler):
             _sleep(delay)
             continue
         delay = 0.0
-        _go(handler, conn, addr)
+        _policy.admit_connection(handler, conn, addr)
 
 
 def _connect(sock, pd, sa, timeout):
@@ -296,7 +306,7 @@ def dial(addr, timeout=None):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(sock)
         try:
-            _connect(sock, conn.pd, sa, timeout)
+            conn.stats = tcpstats.dialer.connect(_connect, sock, conn.pd, sa, timeout)
         except BaseException:
             conn.pd.close()
             raise

@@ -1,5 +1,6 @@
 """Scheduling policies: where new Gs go, where an idle P looks for work and
-in what order, whether and how much it steals, how idle Ms wait.
+in what order, whether and how much it steals, how idle Ms wait; and how
+work is admitted and run (a G per task, or a pool of worker Gs).
 
 A policy is a frozen ``Policy`` value; the core copies its knobs into a C
 struct at start-up (``_ext/policy.pxi``), so a policy costs nothing on the
@@ -31,6 +32,38 @@ Knobs
                    the own node's global queue before the others'
                    (gmp.topology); False: the node queues are one pool that
                    every P takes from in node order.
+    admission      the second dimension: how submitted work is admitted and
+                   run (gmp.pool): ``PerTask()`` (a fresh G per task, the
+                   default), ``Tars(...)`` or ``Sofa(...)`` (bounded pools of
+                   long-lived worker Gs), or a user's own (below).
+
+Admission: submitting work
+    ``submit(fn, *args, key=None, deadline=None, **kwargs) -> Task | G``
+    runs ``fn`` under the admission of the policy in force (``current()``
+    is the running gmp.run's pool, created on first use and dropped with
+    the run).  Servers route each request through it: gmp.net.serve does
+    for every connection, the WSGI server for every request.  Under a
+    pooled policy it raises gmp.Rejected when the pool is full (answer
+    busy) and the returned Task's ``result()`` raises gmp.QueueTimeout when
+    the deadline passed in the queue (answer timeout); ``current().stats()``
+    counts both.  ``key`` and ``deadline`` are keyword-only and reserved;
+    pass a function that takes such keywords through functools.partial.
+
+    How a task carries its key and deadline (decision): as arguments of
+    submit, because the server that reads a request is the one that knows
+    its key (a uid, a connection) and its client timeout, and gmp has no
+    implicit per-G context to hide them in (Go passes a Context
+    explicitly, too).  ``deadline`` is a time.monotonic() value or a
+    gmp.Context, whose ``deadline()`` is used, so a request handled under
+    ``gmp.with_deadline``/``with_timeout`` carries its deadline into the
+    queue.  A G-per-task admission ignores both (nothing queues).
+
+    A user's own admission is any object with ``start(procs) -> pool``,
+    called once per run (make it a frozen dataclass and validate its knobs
+    in ``__post_init__``), where the pool has ``submit(fn, args, kwargs,
+    key, deadline)`` (deadline already a float or None) returning something
+    with ``result(timeout)``/``join(timeout)``/``exception``, and
+    ``stats() -> dict``.
 
 NUMA
     With Ps on more than one node (gmp.topology) the global queue is split
@@ -47,14 +80,29 @@ Idle Ms always sleep in the kernel (epoll_wait on their P, GIL released):
 no policy spins holding the GIL.
 
 Built-ins
-    go       Go's scheduler: local placement, global batches, steal half.
+    go       Go's scheduler: local placement, global batches, steal half;
+             a G per task.
     global   the baseline: one global FIFO for every fresh G, no local
-             batches, no stealing.
+             batches, no stealing; a G per task.
+    tars     Go's queues without stealing; work runs on a Tars() pool: one
+             worker G per P, one bounded FIFO (10 000), overload above 80 %.
+    sofa     Go's queues without stealing; work runs on a Sofa() pool:
+             hand-off to idle workers, core one / max four per P, block at
+             max.
+    tars-keyed   tars with per-key queues (one per worker).
+    sofa-sharded sofa's sharded pool: 8 shards, 1024 tasks each.
+    Pooled policies do not steal: their workers are bound to a P from
+    birth and their queued tasks are not Gs (gmp/pool.py).
 """
 import dataclasses
 import os
+import threading
 
-__all__ = ["Policy", "register", "get", "names", "resolve"]
+from gmp._ext import _core
+from gmp.pool import PerTask, QueueTimeout, Rejected, Sofa, Tars
+
+__all__ = ["Policy", "register", "get", "names", "resolve", "current", "submit",
+           "PerTask", "Tars", "Sofa", "Rejected", "QueueTimeout"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +118,7 @@ class Policy:
     wake_helpers: bool = True
     gil_learning: bool = True
     numa_first: bool = True
+    admission: object = PerTask()
 
     def __post_init__(self):
         if self.placement not in ("local", "global"):
@@ -84,13 +133,21 @@ class Policy:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"policy {self.name!r}: {knob} must be an int >= 0, not {v!r}")
         object.__setattr__(self, "look", tuple(self.look))
+        if not callable(getattr(self.admission, "start", None)):
+            raise TypeError(f"policy {self.name!r}: admission must have a start(procs) method "
+                             f"(gmp.pool.PerTask, Tars, Sofa), not {self.admission!r}")
 
 
 GO = Policy("go")
 GLOBAL = Policy("global", placement="global", local_queues=False, look=("global",),
                 steal=False)
 
-_registry = {p.name: p for p in (GO, GLOBAL)}
+TARS = Policy("tars", steal=False, admission=Tars())
+SOFA = Policy("sofa", steal=False, admission=Sofa())
+TARS_KEYED = Policy("tars-keyed", steal=False, admission=Tars(keyed=True))
+SOFA_SHARDED = Policy("sofa-sharded", steal=False, admission=Sofa(shards=8))
+
+_registry = {p.name: p for p in (GO, GLOBAL, TARS, SOFA, TARS_KEYED, SOFA_SHARDED)}
 
 
 def register(policy):
@@ -121,3 +178,55 @@ def resolve(policy=None):
     if not isinstance(policy, str):
         raise TypeError(f"policy must be a name or a gmp.policy.Policy, not {type(policy).__name__}")
     return get(policy)
+
+
+# The running gmp.run's pool: (run stamp, pool).  Creating a pool starts Gs
+# but never parks, so a thread lock may guard it: it only settles a race
+# between Ms submitting a run's first tasks.
+_pool = (0, None)
+_pool_lock = threading.Lock()
+
+
+def current():
+    """The pool of the policy in force in the running gmp.run (created on
+    first use, one per run); gmp.NoRuntime outside a runtime."""
+    global _pool
+    policy, stamp = _core.policy_in_force()
+    if policy is None:
+        raise _core.NoRuntime("gmp.policy.current() needs a running runtime")
+    if _pool[0] == stamp:
+        return _pool[1]
+    with _pool_lock:
+        if _pool[0] != stamp:
+            _pool = (stamp, policy.admission.start(_core.nprocs()))
+        return _pool[1]
+
+
+def submit(fn, *args, key=None, deadline=None, **kwargs):
+    """Run fn(*args, **kwargs) under the policy in force (see "Admission").
+    Returns a Task (pooled) or a G (a G per task); raises gmp.Rejected when
+    a pool is full."""
+    if not callable(fn):
+        raise TypeError(f"submit() target must be callable, not {type(fn).__name__}")
+    if deadline is not None:
+        if hasattr(deadline, "deadline"):
+            deadline = deadline.deadline()
+        elif isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
+            raise TypeError("deadline must be a time.monotonic() value or a gmp.Context, "
+                            f"not {type(deadline).__name__}")
+    return current().submit(fn, args, kwargs, key, deadline)
+
+
+def admit_connection(handler, conn, addr):
+    """gmp.net.serve's admission of one accepted connection: handler(conn,
+    addr) is submitted like a request, so under a pooled policy a worker
+    serves the connection until the handler returns (the pool bounds the
+    connections served at once, as a thread-pool server does), and a
+    rejected connection is closed at once: the only busy reply a server that
+    does not know the protocol can give.  Protocols with many requests per
+    connection admit each request with submit() from a plain connection G
+    instead (as gmp.bench.rpc's server does)."""
+    try:
+        submit(handler, conn, addr, key=conn.fileno())
+    except Rejected:
+        conn.close()

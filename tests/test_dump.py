@@ -43,7 +43,7 @@ def test_dump_lists_running_and_parked_gs_with_stacks(procs):
     assert headers[1] == "running"
     assert headers[id1].startswith("chan receive, ")
     assert headers[id2].startswith("sleep, ")
-    blocks = {int(b.split(" ", 2)[1]): b for b in text.split("\n\n")}
+    blocks = {int(b.split(" ", 2)[1]): b for b in text.split("\n\n") if b.startswith("goroutine ")}
     assert "parked_in_recv(...)" in blocks[id1] and "created by goroutine 1" in blocks[id1]
     assert "sleeper(...)" in blocks[id2]
     assert "main(...)" in blocks[1]

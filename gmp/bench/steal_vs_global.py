@@ -39,6 +39,10 @@ Workloads
                      short requests are delayed > 10 ms.  Also run on gevent.
     blocking_coop    the same with the 50 ms call made cooperatively
                      (gmp.sleep): no short request should be delayed.
+    rpc_*            an RPC server under load (gmp/bench/rpc.py): capacity,
+                     then Poisson arrivals at 50/90/120 % of it; their own
+                     table.  Pooled policies (tars, sofa) only change how
+                     submitted work runs, so they run only these workloads.
 
 The targets of issue 4 are checked below the table (ratios within this run).
 """
@@ -51,9 +55,12 @@ import subprocess
 import sys
 import time
 
-POLICIES = ("go", "global")       # the default; any registered policy may be named
+from gmp.bench import rpc
+
+POLICIES = ("go", "global", "tars", "sofa")   # the default; any registered policy may be named
 WORKLOADS = ("fanout_skewed", "fanout_balanced", "pipeline", "gil_release",
-             "pure_python", "blocking", "blocking_coop")
+             "pure_python", "blocking", "blocking_coop") + rpc.WORKLOADS
+QUICK_RPC = ("rpc_short",)        # --quick runs only this RPC workload, at procs N
 GEVENT_WORKLOADS = ("blocking",)
 
 
@@ -260,6 +267,8 @@ def _delay_figures(res, delays):
 
 
 def child(cfg):
+    if cfg["workload"] in rpc.WORKLOADS:
+        return rpc.child(cfg)
     import psutil
     proc = psutil.Process()
     name = cfg["workload"]
@@ -321,12 +330,17 @@ def child(cfg):
 
 # --- the parent ----------------------------------------------------------------
 
-def _cells(workloads, policies, procs_list, with_gevent):
+def _cells(workloads, policies, procs_list, with_gevent, quick=False):
+    from gmp.policy import PerTask, get
     cells = []
     for w in workloads:
-        for procs in procs_list:
+        is_rpc = w in rpc.WORKLOADS
+        for procs in procs_list[-1:] if is_rpc and quick else procs_list:
             for pol in policies:
-                cells.append({"workload": w, "runtime": "gmp", "policy": pol, "procs": procs})
+                if not is_rpc and not isinstance(get(pol).admission, PerTask):
+                    continue
+                cells.append({"workload": w, "runtime": "gmp", "policy": pol, "procs": procs,
+                              **({"quick": quick} if is_rpc else {})})
         if with_gevent and w in GEVENT_WORKLOADS:
             cells.append({"workload": w, "runtime": "gevent", "policy": "-", "procs": 1})
     return cells
@@ -379,8 +393,8 @@ def _median_result(results):
     return med
 
 
-def run_bench(workloads, policies, procs_list, scale, repeat, with_gevent, timeout):
-    cells = _cells(workloads, policies, procs_list, with_gevent)
+def run_bench(workloads, policies, procs_list, scale, repeat, with_gevent, timeout, quick=False):
+    cells = _cells(workloads, policies, procs_list, with_gevent, quick)
     results = {i: [] for i in range(len(cells))}
     total = len(cells) * repeat
     t0 = time.monotonic()
@@ -466,6 +480,23 @@ def targets(rows, nprocs):
     return out
 
 
+def readings(rows):
+    """One line per workload: at the largest procs, each policy's throughput
+    against global's."""
+    out = []
+    for w in dict.fromkeys(r["workload"] for r in rows):
+        procs = max(r["procs"] for r in rows if r["workload"] == w)
+        base = _find(rows, w, "gmp", "global", procs)
+        others = [r for r in rows if r["workload"] == w and r["procs"] == procs
+                  and r["runtime"] == "gmp" and r["policy"] != "global" and "error" not in r]
+        if base is None or not others:
+            continue
+        out.append(f"{w} (procs {procs}): throughput " + ", ".join(
+            f"{r['policy']} {r['throughput'] / base['throughput']:.2f}x" for r in others)
+            + " global's")
+    return out
+
+
 def format_targets(tg):
     lines = ["", "targets (ratios within this run):"]
     for name, v, goal, ok in tg:
@@ -490,8 +521,9 @@ def _add_args(p):
                    help="N in the procs 1 vs N comparison (default min(4, CPUs))")
     p.add_argument("--policies", default=",".join(POLICIES),
                    help="comma-separated policies (default %(default)s)")
-    p.add_argument("--workloads", default=",".join(WORKLOADS),
-                   help="comma-separated workloads (default: all)")
+    p.add_argument("--workloads", default=None,
+                   help="comma-separated workloads (default: all; quick: the non-RPC ones "
+                        f"and {', '.join(QUICK_RPC)})")
     p.add_argument("--repeat", type=int, default=None,
                    help="runs per cell, interleaved; the median is shown (default 3, quick 2)")
     p.add_argument("--scale", type=float, default=None,
@@ -509,6 +541,9 @@ def run_cli(args):
     for pol in policies:
         if pol not in known:
             raise SystemExit(f"unknown policy {pol!r}; known policies: {', '.join(known)}")
+    if args.workloads is None:
+        args.workloads = ",".join(w for w in WORKLOADS if not args.quick or w not in rpc.WORKLOADS
+                                  or w in QUICK_RPC)
     workloads = [s.strip() for s in args.workloads.split(",") if s.strip()]
     for w in workloads:
         if w not in WORKLOADS:
@@ -526,13 +561,24 @@ def run_cli(args):
             sys.stderr.write("gevent not installed: skipping the gevent comparison\n")
             with_gevent = False
     t0 = time.monotonic()
-    rows = run_bench(workloads, policies, procs_list, scale, repeat, with_gevent, args.timeout)
+    rows = run_bench(workloads, policies, procs_list, scale, repeat, with_gevent, args.timeout,
+                     args.quick)
+    rpc_rows = [r for r in rows if r["workload"] in rpc.WORKLOADS]
+    rows = [r for r in rows if r["workload"] not in rpc.WORKLOADS]
     print(f"gmp bench steal-vs-global: procs 1 vs {args.procs}, scale {scale}, "
           f"{repeat} run(s) per cell (median), {time.monotonic() - t0:.0f} s, "
           f"{len(os.sched_getaffinity(0))} CPUs")
     print(format_table(rows))
-    tg = targets(rows, args.procs)
+    if rpc_rows:
+        print(f"\nRPC server under Poisson load (client timeout {rpc.CLIENT_TIMEOUT * 1e3:.0f} ms, "
+              "latency of OK replies from the intended send time):")
+        print(rpc.format_table(rpc_rows))
+    print("\nreading:")
+    for line in readings(rows) + rpc.readings(rpc_rows):
+        print("  " + line)
+    tg = targets(rows, args.procs) + rpc.targets(rpc_rows)
     print(format_targets(tg))
+    rows += rpc_rows
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"procs": procs_list, "scale": scale, "repeat": repeat, "rows": rows,
