@@ -4,6 +4,12 @@ The sources live in the top-level `_ext/` directory (one file per job: runq,
 timers, sched, chan, ...) and are compiled as one extension module,
 `gmp._ext._core`, so that the scheduler loop can call the run queue, timer and
 channel code as plain C functions with no cross-module indirection.
+
+``GMP_DEBUG_BUILD=1`` builds the debug extension: Cython bounds and
+wraparound checks on, the scheduler's invariants asserted in C (a G queued
+twice or readied while not parked aborts with a message: see GMP_DEBUG in
+_ext/gmp_c.h) and ``-O1 -g`` for gdb and valgrind.  ``.ci/debug-stress``
+builds it in a scratch copy of the tree and runs the stress tests on it.
 """
 import os
 
@@ -12,12 +18,15 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 GREENLET_INCLUDE = os.path.dirname(greenlet.__file__)
+DEBUG = os.environ.get("GMP_DEBUG_BUILD", "") not in ("", "0")
 
 ext = Extension(
     "gmp._ext._core",
     ["_ext/_core.pyx"],
     include_dirs=[GREENLET_INCLUDE, "_ext"],
-    extra_compile_args=["-O3", "-std=gnu11", "-Wno-unused-function"],
+    define_macros=[("GMP_DEBUG", "1")] if DEBUG else [],
+    extra_compile_args=(["-O1", "-g"] if DEBUG else ["-O3"])
+    + ["-std=gnu11", "-Wno-unused-function"],
 )
 
 setup(
@@ -25,8 +34,8 @@ setup(
         [ext],
         language_level=3,
         compiler_directives={
-            "boundscheck": False,
-            "wraparound": False,
+            "boundscheck": DEBUG,
+            "wraparound": DEBUG,
             "cdivision": True,
             "initializedcheck": False,
             "embedsignature": True,

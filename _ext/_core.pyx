@@ -12,6 +12,7 @@
     chan.pxi     channels and select
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
     blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
+    fork.pxi     what a forked child keeps of a running runtime
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
@@ -35,6 +36,7 @@ cdef extern from "gmp_greenlet.h":
     int gmp_greenlet_import() except -1
     object PyGreenlet_New "gmp_greenlet_new"(object run, PyObject* parent)
     object PyGreenlet_Switch "gmp_greenlet_switch"(PyObject* g, PyObject* args, PyObject* kwargs)
+    object PyGreenlet_GetCurrent "gmp_greenlet_getcurrent"()
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
@@ -90,6 +92,8 @@ cdef extern from "gmp_c.h" nogil:
     uint32_t gmp_fastrandn(uint32_t)
     int gmp_epoll_wait_ns(int, epoll_event*, int, int64_t)
     void gmp_reset_context()
+    void gmp_debug_fail(const char*)
+    const int gmp_debug_build
 
 cdef extern from "gmp_mn.h" nogil:
     enum:
@@ -113,3 +117,6 @@ include "sysmon.pxi"
 include "chan.pxi"
 include "sync.pxi"
 include "blocking.pxi"
+include "fork.pxi"
+
+DEBUG_BUILD = bool(gmp_debug_build)   # built with GMP_DEBUG_BUILD=1 (setup.py)

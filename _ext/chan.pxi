@@ -21,6 +21,15 @@
 # enqueues one waiter per case, all carrying the same ticket, and parks.  The
 # first partner to pop any of them bumps the ticket, which withdraws the rest.
 #
+# Every wake-up goes through goready() with the waiter's ticket (the
+# invariant in sched.pxi); a hand-off whose partner refuses it (never the
+# case while the invariant holds) moves on to the next waiter, so a value is
+# never dropped.  A timeout is validated before any waiter is registered.
+#
+# A receive-only channel (a Context's done(), as Go's `<-chan struct{}`)
+# refuses send and close with TypeError; its owner closes it through
+# _close_receive_only().
+#
 # Relies on the GIL for atomicity of the buffer and the queues (see waitq.pxi).
 
 cdef class Chan:
@@ -30,6 +39,7 @@ cdef class Chan:
     cdef Py_ssize_t head
     cdef Py_ssize_t count
     cdef readonly bint closed
+    cdef bint recvonly
     cdef waitq_t recvq
     cdef waitq_t sendq
 
@@ -77,12 +87,18 @@ cdef class Chan:
     cdef int try_send_c(self, object v) except -1:
         """1 if v was delivered or buffered, 0 if the send would block."""
         cdef waiter_t w
+        cdef int woke
         if self.closed:
             raise ChanClosed("send on closed channel")
-        if waitq_pop(&self.recvq, &w):
-            wake(<G>w.g, v, w.idx, WAKE_OK)
-            waiter_release(&w)
-            return 1
+        if self.recvonly:
+            raise TypeError("send on a receive-only channel")
+        while waitq_pop(&self.recvq, &w):
+            try:
+                woke = wake(<G>w.g, &w, v, WAKE_OK)
+            finally:
+                waiter_release(&w)
+            if woke:
+                return 1
         if self.count < self.cap:
             self.buf_put(v)
             return 1
@@ -93,21 +109,31 @@ cdef class Chan:
         returned), 0 if the receive would block, -2 if closed and drained."""
         cdef waiter_t w
         cdef object v
+        cdef int woke
         if self.count:
             v = self.buf_get()
-            if waitq_pop(&self.sendq, &w):
+            while waitq_pop(&self.sendq, &w):
                 # A sender was waiting for room: its value joins the tail.
-                self.buf_put(<object>w.elem)
-                wake(<G>w.g, None, w.idx, WAKE_OK)
+                try:
+                    woke = wake(<G>w.g, &w, None, WAKE_OK)
+                    if woke:
+                        self.buf_put(<object>w.elem)
+                finally:
+                    waiter_release(&w)
+                if woke:
+                    break
+            status[0] = 1
+            return v
+        while waitq_pop(&self.sendq, &w):
+            try:
+                woke = wake(<G>w.g, &w, None, WAKE_OK)
+                if woke:
+                    v = <object>w.elem
+            finally:
                 waiter_release(&w)
-            status[0] = 1
-            return v
-        if waitq_pop(&self.sendq, &w):
-            v = <object>w.elem
-            wake(<G>w.g, None, w.idx, WAKE_OK)
-            waiter_release(&w)
-            status[0] = 1
-            return v
+            if woke:
+                status[0] = 1
+                return v
         status[0] = -2 if self.closed else 0
         return None
 
@@ -161,11 +187,22 @@ cdef class Chan:
     def close(self):
         """Close: parked receivers get ChanClosed (or ok=False in select),
         parked senders get ChanClosed.  Buffered values stay receivable."""
+        if self.recvonly:
+            raise TypeError("close of a receive-only channel (a context's done(): "
+                            "cancel the context instead)")
+        self._close_receive_only()
+
+    def _close_receive_only(self):
+        """close() for the owner of a receive-only channel."""
         if self.closed:
             raise ChanClosed("close of closed channel")
         self.closed = True
         wake_n(&self.recvq, PY_SSIZE_T_MAX, WAKE_CLOSED)
         wake_n(&self.sendq, PY_SSIZE_T_MAX, WAKE_CLOSED)
+
+    def _receive_only(self):
+        """Makes send and close raise TypeError (for a Context's done())."""
+        self.recvonly = True
 
     def __iter__(self):
         return self
@@ -216,8 +253,11 @@ def select(*cases, default=False, timeout=None):
     cdef object v
     cdef int r
     cdef G g
+    cdef int64_t dl = NEVER
     if default and timeout is not None:
         raise ValueError("select: give default=True or a timeout, not both")
+    if timeout is not None:
+        dl = deadline_after(timeout_ns(timeout, "timeout"))
     for i in range(n):
         c = cases[i]
         if type(c) is not Recv and type(c) is not Send:
@@ -247,21 +287,26 @@ def select(*cases, default=False, timeout=None):
         if default:
             return (-1, None, False)
         g = begin_park()
-        for i in range(n):
-            c = cases[i]
-            if type(c) is Recv:
-                waitq_push(&(<Recv>c).ch.recvq, g, None, i)
-            else:
-                waitq_push(&(<Send>c).ch.sendq, g, (<Send>c).value, i)
+        try:
+            for i in range(n):
+                c = cases[i]
+                if type(c) is Recv:
+                    waitq_push(&(<Recv>c).ch.recvq, g, None, i)
+                else:
+                    waitq_push(&(<Send>c).ch.sendq, g, (<Send>c).value, i)
+            add_timer(g, dl)
+        except BaseException:
+            withdraw(g)
+            raise
     finally:
         if order != order_stack:
             free(order)
-    if timeout is not None:
-        add_timeout(g, timeout)
     park(g, "select" if n else "select (no cases)")
     if g.wakeup == WAKE_TIMEOUT:
         return (-1, None, False)
     i = g.wakecase
+    if not 0 <= i < n:
+        raise SystemError(f"gmp select woken for case {i} of {n}: a wake-up of another park")
     if g.wakeup == WAKE_CLOSED:
         if type(cases[i]) is Send:
             raise ChanClosed("send on closed channel")

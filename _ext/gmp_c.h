@@ -85,6 +85,22 @@ static inline int gmp_epoll_wait_ns(int epfd, struct epoll_event *ev, int n, int
     return epoll_wait(epfd, ev, n, ms);
 }
 
+/* The debug build (GMP_DEBUG_BUILD=1 at build time, see setup.py) turns a
+ * broken scheduler invariant into an immediate abort with a message, where
+ * the release build refuses the operation and carries on. */
+#ifdef GMP_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+static inline void gmp_debug_fail(const char *what) {
+    fprintf(stderr, "gmp debug build: invariant broken: %s\n", what);
+    abort();
+}
+static const int gmp_debug_build = 1;
+#else
+static inline void gmp_debug_fail(const char *what) { (void)what; }
+static const int gmp_debug_build = 0;
+#endif
+
 /* Give the running greenlet an empty contextvars context, as a brand-new
  * greenlet has.  Reads and clears the thread state's context the way
  * greenlet does on a switch (CPython 3.11-3.13 layout). */

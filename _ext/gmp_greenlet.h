@@ -13,6 +13,10 @@ static inline int gmp_greenlet_import(void) {
 static inline PyObject *gmp_greenlet_new(PyObject *run, PyObject *parent) {
     return (PyObject *)PyGreenlet_New(run, (PyGreenlet *)parent);
 }
+/* The running greenlet (a new reference). */
+static inline PyObject *gmp_greenlet_getcurrent(void) {
+    return (PyObject *)PyGreenlet_GetCurrent();
+}
 static inline PyObject *gmp_greenlet_switch(PyObject *g, PyObject *args, PyObject *kwargs) {
     return PyGreenlet_Switch((PyGreenlet *)g, args, kwargs);
 }

@@ -44,10 +44,11 @@
 # gmp.wsgi starts every request in a fresh G, on whichever M takes it).  The
 # price is two epoll_ctl calls when the waiting P changes, none otherwise.
 #
-# Wake-ups go through ready(), so a bound G waiting on an fd registered with
-# another P is readied into its home P's inbox and that M is kicked.  While a
-# G is parked on a PollDesc it counts in sched.nexternal, so deadlock
-# detection does not fire while Gs wait for I/O (as in Go).
+# Wake-ups go through goready() (sched.pxi's one wake path), so a bound G
+# waiting on an fd registered with another P is readied into its home P's
+# inbox and that M is kicked.  While a G is parked on a PollDesc it counts in
+# sched.nexternal, so deadlock detection does not fire while Gs wait for I/O
+# (as in Go).
 #
 # Deadlines are absolute CLOCK_MONOTONIC times (time.monotonic()), per
 # direction.  A waiting G arms a plain ticket timer for the deadline, so
@@ -221,7 +222,11 @@ cdef class PollDesc:
                 pd_register(self, g.home)
             waitq_push(q, g, None, 0)
             if dl:
-                theap_push(&g.home.timers, dl, g, g.ticket, None)
+                try:
+                    theap_push(&g.home.timers, dl, g, g.ticket, None)
+                except BaseException:
+                    withdraw(g)
+                    raise
             gmp_add_i64(&sched.nexternal, 1)
             try:
                 park(g, "IO wait")
@@ -252,9 +257,16 @@ cdef class PollDesc:
                 raise TypeError(f"deadline must be a time.monotonic() value or None, "
                                 f"not {type(when).__name__}")
             w = when
-            ns = <int64_t>(w * 1e9)
-            if ns <= 0:
-                ns = 1          # already passed (0 means "no deadline")
+            if w != w:
+                raise ValueError("deadline must not be NaN")
+            if w == INF:
+                ns = 0          # never
+            elif w * 1e9 >= 9.2e18 or w * 1e9 <= -9.2e18:
+                raise OverflowError(f"deadline is out of range: {when!r}")
+            else:
+                ns = <int64_t>(w * 1e9)
+                if ns <= 0:
+                    ns = 1      # already passed (0 means "no deadline")
         if mode == PD_READ:
             self.rdeadline = ns
             wake_all_pd(&self.rq, WAKE_TIMEOUT)
@@ -411,16 +423,12 @@ cdef Py_ssize_t wake_all_pd(waitq_t* q, int how) except -1:
     runnext: an epoll batch readies many Gs at once)."""
     cdef waiter_t w
     cdef Py_ssize_t k = 0
-    cdef G g
     while waitq_pop(q, &w):
-        g = <G>w.g
-        g.ticket += 1
-        g.wakeval = None
-        g.wakecase = w.idx          # netpoll_select's entry index
-        g.wakeup = how
-        ready(g, False)
-        waiter_release(&w)
-        k += 1
+        try:
+            # wakecase: netpoll_select's entry index
+            k += goready(<G>w.g, w.ticket, how, None, w.idx, False, WS_NETPOLL)
+        finally:
+            waiter_release(&w)
     return k
 
 
@@ -653,7 +661,7 @@ cdef Py_ssize_t poll_wait(pollfd* fds, Py_ssize_t n, object timeout, bint select
     cdef list pds = None
     cdef PollDesc pd
     if timeout is not None:
-        deadline = gmp_nanotime() + timeout_ns(timeout, "timeout")
+        deadline = deadline_after(timeout_ns(timeout, "timeout"))
     while True:
         r = c_poll(fds, n, 0)
         if r < 0:
@@ -684,21 +692,24 @@ cdef Py_ssize_t poll_wait(pollfd* fds, Py_ssize_t n, object timeout, bint select
             g = begin_park()
             pds = [None] * n
         k = 0
-        for i in range(n):
-            ev = fds[i].events
-            if fds[i].fd < 0 or not (ev & (POLLIN | POLLPRI | POLLOUT)):
-                continue
-            pd = pd_for_wait(fds[i].fd, g.home)
-            pds[i] = pd
-            if pd is None:
-                continue
-            if ev & (POLLIN | POLLPRI):
-                waitq_push(&pd.rq, g, None, <int>i)
-            if ev & POLLOUT:
-                waitq_push(&pd.wq, g, None, <int>i)
-            k += 1
-        if deadline >= 0:
-            theap_push(&g.home.timers, deadline, g, g.ticket, None)
+        try:
+            for i in range(n):
+                ev = fds[i].events
+                if fds[i].fd < 0 or not (ev & (POLLIN | POLLPRI | POLLOUT)):
+                    continue
+                pd = pd_for_wait(fds[i].fd, g.home)
+                pds[i] = pd
+                if pd is None:
+                    continue
+                if ev & (POLLIN | POLLPRI):
+                    waitq_push(&pd.rq, g, None, <int>i)
+                if ev & POLLOUT:
+                    waitq_push(&pd.wq, g, None, <int>i)
+                k += 1
+            add_timer(g, deadline)
+        except BaseException:
+            withdraw(g)
+            raise
         if k:
             gmp_add_i64(&sched.nexternal, 1)
         try:

@@ -14,18 +14,38 @@
 # M that first runs it, with that M's scheduler greenlet as its parent.  Until
 # then the G is *fresh* and may sit in any queue and be stolen; afterwards it
 # is *bound* to its home P (G.home) and every wake-up routes it there:
-# ready() puts it on the home P's own queues when called on that P's M, and
+# put_home() puts it on the home P's own queues when called on that P's M, and
 # otherwise into the home P's inbox, followed by an eventfd kick.
 #
 # Park and ready.  Every blocking operation is built from two primitives.  A G
-# that must wait registers itself somewhere (a channel's wait queue, a timer,
-# a join list) with its current park ticket, then calls park(g, reason).
-# Whoever wakes it bumps the ticket (invalidating every other registration:
-# see waitq.pxi), records why it woke (G.wakeup: OK, TIMEOUT, CLOSED,
-# INTERRUPT) and any value, and calls ready(g).  A kill or an expired
-# `gmp.Timeout` scope is an INTERRUPT: the exception is stored in G.pending
-# and raised from park() in the G itself, so it surfaces exactly at the park
-# point; a G that is not parked gets it at its next park.
+# that must wait validates its arguments, registers itself somewhere (a
+# channel's wait queue, a timer, a join list, a PollDesc, a blocking job)
+# with its current park ticket, then calls park(g, reason).  Whoever wakes it
+# calls goready(g, ticket, ...), the one wake path, which records why it woke
+# (G.wakeup: OK, TIMEOUT, CLOSED, INTERRUPT) and any value and queues it on
+# its home P.  A kill or an expired `gmp.Timeout` scope is an INTERRUPT: the
+# exception is stored in G.pending and raised from park() in the G itself, so
+# it surfaces exactly at the park point; a G that is not parked gets it at
+# its next park.
+#
+# THE INVARIANT (everything below keeps it; the debug build asserts it):
+#   1. A G is queued at most once, and only a parked G (GWAITING) can be
+#      readied: goready() refuses any other, and a popped G that is not
+#      GRUNNABLE is skipped, never run.
+#   2. A wake-up belongs to exactly one park: its ticket.  goready() takes
+#      the ticket the waker registered with and does nothing unless it is
+#      still the G's; it bumps the ticket, which withdraws every other
+#      registration of that park (the other select cases, the timeout timer)
+#      at once.  So of the many wakers of one park exactly one wins.
+#   3. A registration never outlives its park or its G.  Arguments (above
+#      all timeouts) are validated before anything is registered; an error
+#      between registering and parking withdraws the registrations (bumps
+#      the ticket: withdraw()); and a G's ticket is bumped when it finishes.
+# A park whose registration may fire before the G has switched away (a
+# gmp.blocking helper thread can finish the call while the G is still
+# submitting it) marks the G GWAITING first (park_prepare), then registers,
+# then switches (park_commit): an early wake-up then readies it normally and
+# the switch just finds it queued.
 #
 # Switching.  park() does not return to the scheduler greenlet when it can
 # avoid it: if the P has a runnable G at hand (runnext, the local queues, the
@@ -89,6 +109,19 @@
 # G is parked raises gmp.Deadlock in the main G, listing the parked Gs: Go's
 # "all goroutines are asleep".
 #
+# User greenlets.  Libraries create greenlets inside a G.  Such a greenlet
+# runs on the G's M and belongs to the G: if it parks, the G parks, and the
+# wake-up resumes that greenlet (G.parkglet), not the G's own, so a
+# `child.switch()` returns the child's value.  A user greenlet can also
+# outlive its G and be switched to from another G, and when it then returns
+# it lands in its parent, a worker greenlet of the scheduler that has moved
+# on.  Such a stray switch is detected at every place a scheduler-owned
+# greenlet resumes (the resumer must be the scheduler: the M's curg must be
+# the G it resumed, or a worker is handed a G) and the value (or exception)
+# is passed on to the G running now, as if the dead G's greenlet had been the
+# child's parent; the worker then waits again.  No switch can make the
+# scheduler run a G twice or read a value it did not hand over.
+#
 # Shutdown.  When the main G returns (or a G fails with abort_on_error), every
 # other G is cancelled as asyncio.run does: Gs that never started are dropped
 # (their result is gmp.Killed), started ones get gmp.Killed at their park
@@ -97,7 +130,19 @@
 # off there instead of being left suspended forever: every G ends dead,
 # and nothing waits on a G that can no longer be woken.  Each M exits when
 # its P has nothing runnable; M0 then joins the other Ms (a G stuck in a
-# blocking C call, or one that swallows Killed in a loop, delays this).
+# blocking C call delays this).  A G that swallows Killed and parks again is
+# given KILL_GRACE (GMPKILLGRACE seconds, default 5) from the start of
+# shutdown; after that its next park point reports it on stderr and parks it
+# for good (Go would simply exit the process when main returns; a library
+# must not, so the G is abandoned instead and gmp.run returns).
+#
+# Teardown cannot be interrupted half-way.  Whatever ends gmp.run (the main
+# G returning, an exception from a signal handler in M0's scheduler, a
+# thread that failed to start part-way through starting the Ms), every M
+# that started is stopped and joined before the scheduler state is torn
+# down; an exception that arrives during the joins (a second Ctrl-C) is held
+# and raised once they are done.  Each M also holds its own reference to its
+# Sched (M.s), and getm() answers only for an M of the runtime in force.
 #
 # Ctrl-C and sys.exit().  KeyboardInterrupt or SystemExit leaving any G
 # stops the runtime (as on gevent's hub) and gmp.run raises it; one raised in
@@ -110,6 +155,7 @@
 # waiter and parking.  The comments in runq.pxi and waitq.pxi say what a
 # free-threaded build would need.
 
+import _thread
 import sys as _sys
 import threading as _threading
 import traceback as _traceback
@@ -162,6 +208,12 @@ cdef enum:
 cdef enum:
     RUNNEXT_STREAK = 16
     GFREE_MAX = 256
+    # Go's _MaxGomaxprocs.  Each M is an OS thread with its own epoll
+    # instance and eventfd; beyond this a run is a mistake, not a machine.
+    MAX_PROCS = 1024
+
+cdef int64_t NEVER = -1            # a timeout of inf: no deadline at all
+cdef double INF = float("inf")
 
 cdef inline int64_t coarsetime() noexcept nogil:
     cdef timespec ts
@@ -190,6 +242,7 @@ cdef class G:
     cdef int wakecase
     cdef int wakeup
     cdef object pending
+    cdef object parkglet        # the user greenlet that parked, if not glet
     cdef waitq_t joinq
     cdef PyObject* schedlink
     cdef PyObject* allprev
@@ -368,6 +421,7 @@ cdef class P:
 
 cdef class M:
     cdef readonly int id
+    cdef Sched s                # the runtime this M belongs to
     cdef P p
     cdef object schedglet
     cdef G curg
@@ -376,6 +430,7 @@ cdef class M:
     cdef list gfree
     cdef int64_t runstart       # coarse time curg started running (sysmon)
     cdef int64_t curgid         # id of the running G, 0 in the scheduler
+    cdef object exited          # a lock held until the M's thread is done
     cdef readonly long tid      # threading.get_ident() of the M's thread
     cdef readonly long native_tid
     cdef readonly object cpus   # CPUs it pins itself to, or None
@@ -401,6 +456,9 @@ cdef class Sched:
     cdef uint32_t spread          # round-robin cursor of the spawn hand-off
     cdef int64_t nexternal
     cdef bint stopping
+    cdef int64_t stop_ns        # when shutdown began
+    cdef int64_t kill_grace_ns  # KILL_GRACE (see the notes)
+    cdef int64_t nblocking      # gmp.blocking calls in flight (part of nexternal)
     cdef bint abort_on_error
     cdef G main
     cdef object abort_exc
@@ -412,6 +470,9 @@ cdef class Sched:
     cdef int64_t gil_slow_ns
     cdef int64_t start_ns
     cdef bint sysmon_stop
+    cdef bint nomore            # teardown began: threads not yet in must not enter
+    cdef bint sysmon_entered
+    cdef object sysmon_exited   # a lock held until the sysmon thread is done
 
     cdef int init_gqs(self) except -1:
         """One global queue per distinct node of the Ps, in node order (one
@@ -445,10 +506,25 @@ cdef inline int64_t gq_total() noexcept:
 # --- small helpers -------------------------------------------------------
 
 cdef inline M getm():
+    """The M running on this thread, or None on a thread that is not an M of
+    the runtime in force."""
     cdef void* m = gmp_get_m()
-    if m == NULL:
+    if m == NULL or (<M>m).s is not sched:
         return None
     return <M>m
+
+
+cdef str NOT_A_G = ("this gmp operation blocks and needs a running G: "
+                    "call it inside gmp.run(main) or a G started with gmp.go()")
+
+
+cdef object no_runtime(str what):
+    """The NoRuntime error for `what` called where no G runs: on a plain
+    thread while a runtime runs, or with no runtime at all."""
+    if sched is not None:
+        return NoRuntime(f"{what} was called from a thread that is not one of the running "
+                         f"runtime's Ms: from other threads use gmp.inject(fn) to start a G")
+    return NoRuntime(f"{what} needs a running runtime: call it inside gmp.run(main)")
 
 
 cdef G begin_park():
@@ -457,14 +533,30 @@ cdef G begin_park():
     cdef M m = getm()
     cdef G g
     if m is None or m.curg is None:
-        raise NoRuntime("this gmp operation blocks and needs a running G: "
-                        "call it inside gmp.run(main) or a G started with gmp.go()")
+        if sched is not None and m is None:
+            raise no_runtime("this blocking gmp operation")
+        raise NoRuntime(NOT_A_G)
     g = m.curg
+    if g.status != GRUNNING:
+        raise RuntimeError("a gmp operation cannot block while its G is already parking "
+                           "(called from a blocking call's submit step)")
     if g.pending is not None:
         raise_pending(g)
     if sched.stopping:
+        if gmp_nanotime() - sched.stop_ns > sched.kill_grace_ns:
+            abandon(m, g)
         raise Killed()
     return g
+
+
+cdef int abandon(M m, G g) except -1:
+    """Parks g for good: it kept running past KILL_GRACE into shutdown,
+    swallowing gmp.Killed (see Shutdown in the notes)."""
+    report_error(g, RuntimeError(
+        f"G {g.id} ({g.name}) swallowed gmp.Killed for more than "
+        f"{sched.kill_grace_ns / 1e9:g} s of shutdown; it is abandoned at this park point"))
+    park(g, "abandoned at shutdown")
+    return 0
 
 
 cdef int raise_pending(G g) except -1:
@@ -473,23 +565,47 @@ cdef int raise_pending(G g) except -1:
     raise exc
 
 
-cdef int64_t timeout_ns(object seconds, str what) except? -1:
+cdef int64_t timeout_ns(object seconds, str what) except? -2:
+    """Validates a duration in seconds and returns it in ns; NEVER for inf.
+
+    As the stdlib's timeouts: not a number is TypeError, nan or negative is
+    ValueError, finite but beyond int64 nanoseconds (292 years) is
+    OverflowError; inf means "never" (threading's timeout=-1, Go's no
+    deadline)."""
     cdef double s
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
     s = seconds
-    if not (s >= 0):
+    if s != s:
+        raise ValueError(f"{what} must not be NaN")
+    if s < 0:
         raise ValueError(f"{what} must be >= 0 seconds, got {seconds!r}")
-    if s > 9e9:
-        s = 9e9
+    if s == INF:
+        return NEVER
+    if s * 1e9 >= 9.2e18:
+        raise OverflowError(f"{what} is too large: {seconds!r} s")
     return <int64_t>(s * 1e9)
 
 
-cdef int add_timeout(G g, object seconds) except -1:
-    """Arms a timer that wakes g with WAKE_TIMEOUT unless it wakes first."""
-    cdef int64_t d = timeout_ns(seconds, "timeout")
-    theap_push(&g.home.timers, gmp_nanotime() + d, g, g.ticket, None)
+cdef inline int64_t deadline_after(int64_t d) noexcept:
+    """now + d for a validated d; NEVER stays NEVER."""
+    if d == NEVER:
+        return NEVER
+    return gmp_nanotime() + d
+
+
+cdef int add_timer(G g, int64_t deadline) except -1:
+    """Arms a timer that wakes g's coming park with WAKE_TIMEOUT unless it
+    wakes first (deadline from deadline_after; NEVER arms nothing)."""
+    if deadline != NEVER:
+        theap_push(&g.home.timers, deadline, g, g.ticket, None)
     return 0
+
+
+cdef inline void withdraw(G g) noexcept:
+    """Cancels every registration made for the park being prepared (an
+    error came before the park): invariant 3."""
+    g.ticket += 1
 
 
 # --- the G list ------------------------------------------------------------
@@ -531,6 +647,36 @@ cdef list allg_list():
 
 # --- ready -----------------------------------------------------------------
 
+cdef enum:
+    # Who woke a G (wake_counts()): the source passed to goready.
+    WS_WAITQ = 0        # a channel, lock, event, wait group, join
+    WS_TIMER = 1        # a timeout or sleep timer
+    WS_INTERRUPT = 2    # kill, a Timeout scope, deadlock, shutdown
+    WS_NETPOLL = 3      # fd readiness, close, deadline change
+    WS_BLOCKING = 4     # a gmp.blocking helper thread
+    WS_N = 5
+
+cdef int64_t wakes[WS_N]            # wake-ups that readied a G, per source
+cdef int64_t stale_wakes[WS_N]      # wake-ups refused (another waker won)
+cdef int64_t remote_wakes = 0       # of the readied, via another P's inbox
+
+
+def wake_counts(bint reset=False):
+    """Wake-ups since the process started (or the last reset), per source:
+    {"waitq": (readied, stale), ...} plus "remote", the readied ones that
+    crossed to another M's inbox.  For tests and the chaos report."""
+    global remote_wakes
+    cdef int i
+    names = ("waitq", "timer", "interrupt", "netpoll", "blocking")
+    out = {names[i]: (wakes[i], stale_wakes[i]) for i in range(WS_N)}
+    out["remote"] = remote_wakes
+    if reset:
+        for i in range(WS_N):
+            wakes[i] = stale_wakes[i] = 0
+        remote_wakes = 0
+    return out
+
+
 cdef inline void stamp(P p, G g) noexcept:
     p.readyseq += 1
     g.readyseq = p.readyseq
@@ -557,13 +703,12 @@ cdef int runnext_put(P p, G g) except -1:
     return 0
 
 
-cdef int ready(G g, bint next) except -1:
-    """Makes a parked (or new) G runnable, on its home P."""
+cdef int put_home(G g, bint next) except -1:
+    """Queues runnable g on its home P: on the P's own queues when called on
+    that P's M, else into its inbox followed by an eventfd kick."""
+    global remote_wakes
     cdef M m = getm()
     cdef P p = g.home
-    g.status = GRUNNABLE
-    if lat_on:
-        g.readyat = gmp_nanotime()
     if m is not None and m.p is p:
         if next:
             runnext_put(p, g)
@@ -573,16 +718,41 @@ cdef int ready(G g, bint next) except -1:
         _incref(<PyObject*>g)
         gqueue_push(&p.inbox, <PyObject*>g)
         netpoll_kick(p)
+        remote_wakes += 1
     return 0
 
 
-cdef inline void wake(G g, object val, int idx, int how) except *:
-    """Wakes a G whose waiter was just popped (its ticket still matches)."""
+cdef int goready(G g, uint64_t ticket, int how, object val, int idx, bint next,
+                 int src) except -1:
+    """THE wake path (the invariant in the notes): every waker of a parked G
+    -- channels, sync, join, timers, Timeout scopes, kill, netpoll, blocking
+    calls -- comes here with the ticket it registered with.  Returns 1 if g
+    was readied, 0 if the wake-up is stale (another waker won, or the G is
+    not parked): then nothing changes and the caller keeps its value."""
+    if g.ticket != ticket:
+        stale_wakes[src] += 1
+        return 0
+    if g.status != GWAITING:
+        # A registration with the live ticket of a G that is not parked
+        # breaks invariant 3; refuse it rather than queue a running G.
+        gmp_debug_fail("goready: G with a live ticket is not parked")
+        stale_wakes[src] += 1
+        return 0
+    wakes[src] += 1
     g.ticket += 1
     g.wakeval = val
     g.wakecase = idx
     g.wakeup = how
-    ready(g, True)
+    g.status = GRUNNABLE
+    if lat_on:
+        g.readyat = gmp_nanotime()
+    put_home(g, next)
+    return 1
+
+
+cdef inline int wake(G g, waiter_t* w, object val, int how) except -1:
+    """goready for a waiter just popped from a wait queue (runs next)."""
+    return goready(g, w.ticket, how, val, w.idx, True, WS_WAITQ)
 
 
 cdef int interrupt(G g, object exc) except -1:
@@ -590,9 +760,7 @@ cdef int interrupt(G g, object exc) except -1:
     if g.pending is None or isinstance(exc, Killed):
         g.pending = exc
     if g.status == GWAITING:
-        g.ticket += 1
-        g.wakeup = WAKE_INTERRUPT
-        ready(g, False)
+        goready(g, g.ticket, WAKE_INTERRUPT, None, 0, False, WS_INTERRUPT)
     return 0
 
 
@@ -636,7 +804,7 @@ cdef G newproc(object fn, tuple args, dict kwargs):
     cdef G g
     cdef P p
     if m is None:
-        raise NoRuntime("gmp.go() needs a running runtime: call it inside gmp.run(main)")
+        raise no_runtime("gmp.go()")
     g = newg(fn, args, kwargs)
     if m.curg is not None:
         g.parent_id = m.curg.id
@@ -679,9 +847,10 @@ cdef bint handoff(M m, G g) noexcept:
 cdef int goexit(G g, object value, object exc) except -1:
     """Records a G's death and wakes its joiners (scheduler context)."""
     g.status = GDEAD
+    g.ticket += 1               # invariant 3: no registration outlives the G
     g._value = value
     g._exc = exc
-    g.glet = None
+    g.glet = g.parkglet = None
     g.args = g.kwargs = g.wakeval = g.pending = None
     wake_n(&g.joinq, PY_SSIZE_T_MAX, WAKE_OK)
     allg_remove(g)
@@ -729,6 +898,7 @@ cdef int begin_shutdown() except -1:
     if sched.stopping:
         return 0
     sched.stopping = True
+    sched.stop_ns = gmp_nanotime()
     for g in allg_list():
         if g.status == GDEAD:
             continue
@@ -743,11 +913,32 @@ cdef int begin_shutdown() except -1:
 
 # --- switching ---------------------------------------------------------------
 
+cdef enum:
+    RESUME_G = 0        # a parked G's greenlet: resumed when its G runs again
+    RESUME_WORK = 1     # an idle worker: resumed with a fresh G, or RETIRE
+    RESUME_SCHED = 2    # g0: resumed when the running G parks or finishes
+
+cdef object RETIRE = object()   # what free_workers() hands an idle worker
+
+
 cdef inline void set_running(M m, G g) noexcept:
     """g starts or resumes running on m (the M's thread is about to run it)."""
+    if g.status != GRUNNABLE:
+        gmp_debug_fail("set_running: G is not runnable (queued twice?)")
     m.curg = g
     g.status = GRUNNING
     note_run(m, g)
+
+
+cdef inline bint entry_runnable(G g) noexcept:
+    """Whether a G popped from a queue is to be run: GRUNNABLE.  A dead one
+    (killed before it ever ran) is skipped; anything else is a second queue
+    entry of one G (invariant 1), skipped too and fatal in the debug build."""
+    if g.status == GRUNNABLE:
+        return True
+    if g.status != GDEAD:
+        gmp_debug_fail("a G was queued twice")
+    return False
 
 
 cdef inline void bind_fresh(M m, G g, object glet) noexcept:
@@ -758,20 +949,61 @@ cdef inline void bind_fresh(M m, G g, object glet) noexcept:
     g.glet = glet
 
 
-cdef object run_g(M m, G g):
+cdef object sched_switch(M m, object to, object args, G expect, int mode):
+    """Switches from a scheduler-owned greenlet to `to`; returns the value
+    the scheduler resumes this greenlet with.  mode and expect say what a
+    resume by the scheduler looks like; any other resume is a stray switch
+    from a user greenlet (see User greenlets in the notes): its value or
+    exception is passed on to the G running now, and we wait again."""
+    cdef object r
+    cdef object exc
+    cdef object throw = None
+    cdef G cur
+    while True:
+        exc = None
+        r = None
+        try:
+            if throw is not None:
+                r = to.throw(throw)
+            elif args is None:
+                r = PyGreenlet_Switch(<PyObject*>to, NULL, NULL)
+            else:
+                r = PyGreenlet_Switch(<PyObject*>to, <PyObject*>args, NULL)
+        except BaseException as e:
+            exc = e
+        cur = m.curg
+        if (cur is None or cur.status != GRUNNING or cur is expect
+                or (mode == RESUME_WORK and (r is cur or r is RETIRE))
+                or cur.glet is None or gmp_get_m() != <void*>m):
+            if exc is not None:
+                raise exc
+            return r
+        # A stray switch: hand it to the G that is running, which made it.
+        to = cur.glet
+        throw = exc
+        args = (r,)
+        exc = r = None
+
+
+cdef object run_g(M m, G g, int mode, G expect):
     """Switches to g, starting it on a worker greenlet if it is fresh.
-    Returns when control comes back to the calling greenlet."""
+    Returns when control comes back to the calling greenlet (mode and
+    expect describe it: see sched_switch)."""
     cdef object w
     set_running(m, g)
     if g.glet is not None:
-        return PyGreenlet_Switch(<PyObject*>g.glet, NULL, NULL)
-    args = (g,)
+        w = g.parkglet
+        if w is None:
+            w = g.glet
+        else:
+            g.parkglet = None
+        return sched_switch(m, w, None, expect, mode)
     if m.gfree:
         w = m.gfree.pop()
     else:
         w = PyGreenlet_New(_gworker, <PyObject*>m.schedglet)
     bind_fresh(m, g, w)
-    return PyGreenlet_Switch(<PyObject*>w, <PyObject*>args, NULL)
+    return sched_switch(m, w, (g,), expect, mode)
 
 
 def _gworker(G g):
@@ -784,7 +1016,7 @@ def _gworker(G g):
     if the P has one (no switch at all), else it parks in M.gfree until
     run_g hands it a fresh G.  Each G starts with an empty contextvars
     context, as it would on a greenlet of its own."""
-    cdef M m = getm()
+    cdef M m = <M>gmp_get_m()
     cdef G nxt
     cdef object me = g.glet
     cdef object ret
@@ -805,6 +1037,8 @@ def _gworker(G g):
             ret = None
             exc = e
         fn = args = kwargs = None
+        if m.s is not sched:
+            return None     # an abandoned G's greenlet collected after its runtime
         goexit(g, ret, exc)
         ret = exc = None
         nxt = local_pick(m.p, True)
@@ -822,19 +1056,19 @@ def _gworker(G g):
             return None          # to g0, which sees curg None and goes on
         m.gfree.append(me)
         if nxt is not None:
-            g = <G>run_g(m, nxt)
+            r = run_g(m, nxt, RESUME_WORK, None)
         else:
             m.curg = None
-            g = <G>PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
-        if g is None:
+            r = sched_switch(m, m.schedglet, None, None, RESUME_WORK)
+        if r is RETIRE:
             return None          # M exiting: free_workers() retired us
-        # run_g handed us a fresh G and already set curg and status.
+        g = <G?>r                # run_g handed us a fresh G, already running
 
 
 cdef void free_workers(M m) noexcept:
     """Retires M's idle worker greenlets on their own thread."""
     cdef object w
-    cdef tuple retire = (None,)
+    cdef tuple retire = (RETIRE,)
     while m.gfree:
         w = m.gfree.pop()
         try:
@@ -887,7 +1121,7 @@ cdef G local_pick(P p, bint fast):
                 r = ring_pop(&p.boundq)
         g = <G>r
         _decref(r)
-        if g.status != GDEAD:
+        if entry_runnable(g):
             return g
 
 
@@ -913,22 +1147,30 @@ cdef int schedule_from(M m, G g) except -1:
         runnext_put(m.p, nxt)
         nxt = None
     if nxt is None:
-        PyGreenlet_Switch(<PyObject*>m.schedglet, NULL, NULL)
+        sched_switch(m, m.schedglet, None, g, RESUME_G)
     elif nxt is g:
         set_running(m, g)
     else:
-        run_g(m, nxt)
+        run_g(m, nxt, RESUME_G, g)
     return 0
 
 
-cdef int park(G g, object reason) except -1:
-    """Parks the running G g until ready(g); raises its pending interrupt."""
-    cdef M m = <M>gmp_get_m()
+cdef int park_prepare(M m, G g, object reason) except -1:
+    """g (running) is parked from now on: a wake-up readies it (see the
+    invariant).  Remembers a user greenlet parking on g's behalf."""
+    cdef object cur = PyGreenlet_GetCurrent()
+    if cur is not g.glet:
+        g.parkglet = cur
     g.status = GWAITING
     g.waitreason = reason
     g.waitsince = coarsetime()
     g.iowoke = False
     m.p.nparks += 1
+    return 0
+
+
+cdef int park_commit(M m, G g) except -1:
+    """Switches away until g runs again; raises its pending interrupt."""
     schedule_from(m, g)
     if g.wakeup == WAKE_INTERRUPT:
         g.wakeup = WAKE_OK
@@ -936,13 +1178,27 @@ cdef int park(G g, object reason) except -1:
     return 0
 
 
+cdef int park(G g, object reason) except -1:
+    """Parks the running G g until goready(g); raises its pending interrupt."""
+    cdef M m = <M>gmp_get_m()
+    park_prepare(m, g, reason)
+    return park_commit(m, g)
+
+
 cdef G block_on(waitq_t* q, object elem, object timeout, object reason):
     """Parks the running G on q (offering elem), with an optional timeout;
-    returns the G, whose wakeup field says why it woke."""
+    returns the G, whose wakeup field says why it woke.  The timeout is
+    validated before anything is registered (invariant 3)."""
+    cdef int64_t dl = NEVER
+    if timeout is not None:
+        dl = deadline_after(timeout_ns(timeout, "timeout"))
     cdef G g = begin_park()
     waitq_push(q, g, elem, 0)
-    if timeout is not None:
-        add_timeout(g, timeout)
+    try:
+        add_timer(g, dl)
+    except BaseException:
+        withdraw(g)
+        raise
     park(g, reason)
     return g
 
@@ -952,9 +1208,10 @@ cdef Py_ssize_t wake_n(waitq_t* q, Py_ssize_t n, int how) except -1:
     cdef waiter_t w
     cdef Py_ssize_t k = 0
     while k < n and waitq_pop(q, &w):
-        wake(<G>w.g, None, w.idx, how)
-        waiter_release(&w)
-        k += 1
+        try:
+            k += wake(<G>w.g, &w, None, how)
+        finally:
+            waiter_release(&w)
     return k
 
 
@@ -1019,9 +1276,9 @@ cdef G gq_get(P p, int i, int64_t maxn):
     while r != NULL:
         nxt = (<G>r).schedlink
         (<G>r).schedlink = NULL
-        if g is None and (<G>r).status != GDEAD:
+        if g is None and entry_runnable(<G>r):
             g = <G>r
-        elif (<G>r).status != GDEAD:
+        elif entry_runnable(<G>r):
             stamp(p, <G>r)
             runq_put(p, <G>r)
         _decref(r)
@@ -1110,7 +1367,7 @@ cdef G steal_work(P p, bint steal_next):
                     break
                 g = <G>r
                 _decref(r)
-                if g.status != GDEAD:
+                if entry_runnable(g):
                     return g
     if steal_next:
         for i in range(n):
@@ -1122,7 +1379,7 @@ cdef G steal_work(P p, bint steal_next):
             p.nstolen += 1
             g = <G>r
             _decref(r)
-            if g.status != GDEAD:
+            if entry_runnable(g):
                 return g
     return None
 
@@ -1143,18 +1400,10 @@ cdef int run_timers(P p) except -1:
 
 
 cdef int fire_timer(timer_t* t) except -1:
-    cdef G g
     if t.obj == NULL:
-        g = <G>t.g
-        if g.ticket != t.ticket:
-            return 0
-        g.ticket += 1
-        g.wakeup = WAKE_TIMEOUT
-        g.wakeval = None
-        ready(g, False)
-        return 1
+        return goready(<G>t.g, t.ticket, WAKE_TIMEOUT, None, 0, False, WS_TIMER)
     if type(<object>t.obj) is Timeout:
-        return (<Timeout>t.obj).expire()
+        return (<Timeout>t.obj).expire(t.ticket)
     if (<TimerFunc>t.obj).cancelled:
         return 0
     (<TimerFunc>t.obj).cancelled = True
@@ -1240,6 +1489,8 @@ cdef G findrunnable(M m):
     cdef G g
     cdef int32_t woke = 0
     while True:
+        if m.s is not sched:
+            return None         # the runtime was torn down without this M (fork)
         if sched.stopping:
             return local_pick(p, False)
         # Expired timers first, as Go's checkTimers: a G that keeps
@@ -1290,7 +1541,7 @@ cdef object schedule(M m):
         g = findrunnable(m)
         if g is None:
             break
-        run_g(m, g)
+        run_g(m, g, RESUME_SCHED, None)
         m.curg = None
     free_workers(m)
     if m.spinning:
@@ -1304,21 +1555,42 @@ def _mstart(M m):
 
 
 def _mthread(M m):
-    """Body of the OS thread of an M other than M0."""
-    gmp_set_m(<void*>m)
+    """Body of the OS thread of an M other than M0.  m.tid set means the
+    thread entered and run() waits for m.exited; a thread that comes in
+    after teardown began (its start() was interrupted) leaves at once."""
+    if m.s.nomore or m.s is not sched:
+        return
     m.tid = _threading.get_ident()
+    try:
+        mthread_body(m)
+    finally:
+        gmp_set_m(NULL)
+        m.exited.release()
+
+
+cdef int mthread_body(M m) except -1:
+    gmp_set_m(<void*>m)
     if m.cpus is not None:
         try:
             _os.sched_setaffinity(0, m.cpus)
         except OSError as e:
             _sys.stderr.write(f"gmp: M{m.id} could not pin itself to CPUs {m.cpus}: {e}\n")
     m.native_tid = _threading.get_native_id()     # published once pinned
+    m.schedglet = PyGreenlet_New(_mstart, NULL)
+    margs = (m,)
+    PyGreenlet_Switch(<PyObject*>m.schedglet, <PyObject*>margs, NULL)
+    return 0
+
+
+def _sysmon_thread(Sched s, cfg):
+    """Body of the sysmon thread (see _mthread for the entry protocol)."""
+    if s.nomore:
+        return
+    s.sysmon_entered = True
     try:
-        m.schedglet = PyGreenlet_New(_mstart, NULL)
-        margs = (m,)
-        PyGreenlet_Switch(<PyObject*>m.schedglet, <PyObject*>margs, NULL)
+        _sysmon_main(s, cfg)
     finally:
-        gmp_set_m(NULL)
+        s.sysmon_exited.release()
 
 
 # --- the API the gmp package wraps ------------------------------------------
@@ -1337,8 +1609,8 @@ def go_on(int pid, fn, *args, **kwargs):
     cdef G g
     if not callable(fn):
         raise TypeError(f"go_on() target must be callable, not {type(fn).__name__}")
-    if sched is None or getm() is None:
-        raise NoRuntime("go_on() needs a running runtime")
+    if getm() is None:
+        raise no_runtime("go_on()")
     if not 0 <= pid < sched.nprocs:
         raise ValueError(f"no P {pid}: procs is {sched.nprocs}")
     g = newg(fn, args, kwargs)
@@ -1346,7 +1618,7 @@ def go_on(int pid, fn, *args, **kwargs):
     if sched.stopping:
         finish_unstarted(g)
     else:
-        ready(g, False)
+        put_home(g, False)
     return g
 
 
@@ -1362,7 +1634,7 @@ def sleep(seconds):
     if d == 0:
         gosched_g(g)
         return
-    theap_push(&g.home.timers, gmp_nanotime() + d, g, g.ticket, None)
+    add_timer(g, deadline_after(d))     # inf: parks for good, as Go's select {}
     park(g, "sleep")
 
 
@@ -1377,11 +1649,13 @@ def call_later(seconds, fn):
     fn must not block).  Returns a handle with cancel()."""
     cdef M m = getm()
     cdef TimerFunc t
+    cdef int64_t d = timeout_ns(seconds, "seconds")
     if m is None:
-        raise NoRuntime("call_later needs a running runtime")
+        raise no_runtime("a gmp timer (call_later, a context deadline)")
     t = TimerFunc.__new__(TimerFunc)
     t.fn = fn
-    theap_push(&m.p.timers, gmp_nanotime() + timeout_ns(seconds, "seconds"), None, 0, t)
+    if d != NEVER:
+        theap_push(&m.p.timers, gmp_nanotime() + d, None, 0, t)
     return t
 
 
@@ -1441,29 +1715,36 @@ def stats():
 
 
 def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
-        sysmon=None, placements=None):
+        sysmon=None, placements=None, double kill_grace=5.0):
     """Run main(*args, **kwargs) as the main G on `procs` Ms; see gmp.run.
     policy: a gmp.policy.Policy; sysmon: a gmp.sysmon.Config, or None for
-    no sysmon thread; placements: one gmp.topology.Placement per M, or None."""
+    no sysmon thread; placements: one gmp.topology.Placement per M, or None;
+    kill_grace: KILL_GRACE in seconds (see Shutdown in the notes)."""
     global sched
     cdef Sched s
     cdef P p
     cdef M m
     cdef M m0
-    cdef G g
+    cdef G g = None
     cdef int i
     smt = None
     m0_affinity = None
+    held = None
     if sched is not None:
         raise RuntimeError("gmp.run() is already running in this process; "
                            "start more Gs with gmp.go()")
-    if getm() is not None:
+    if gmp_get_m() != NULL:
         raise RuntimeError("gmp.run() cannot be called from inside an M")
+    if not 1 <= procs <= MAX_PROCS:
+        raise ValueError(f"procs must be between 1 and {MAX_PROCS}, got {procs}")
+    if not kill_grace >= 0:
+        raise ValueError(f"kill_grace must be >= 0 seconds, got {kill_grace!r}")
     s = Sched()
     s.nprocs = procs
     policy_from(&s.pol, policy)
     s.policy = policy
     s.abort_on_error = abort_on_error
+    s.kill_grace_ns = <int64_t>(min(kill_grace, 9e9) * 1e9)
     s.allp = []
     s.ms = []
     s.start_ns = gmp_nanotime()
@@ -1474,6 +1755,7 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
         if p.sorder == NULL:
             raise MemoryError()
         m = M(i, p)
+        m.s = s
         if placements is not None:
             m.cpus = placements[i].cpus
             p.node = placements[i].node
@@ -1493,6 +1775,8 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
         s.main = g
         local_put(m0.p, g)
         for m in s.ms[1:]:
+            m.exited = _thread.allocate_lock()
+            m.exited.acquire()
             m.thread = _threading.Thread(target=_mthread, args=(m,),
                                          name=f"gmp-M{m.id}", daemon=True)
         gmp_set_m(<void*>m0)
@@ -1505,39 +1789,71 @@ def run(main, tuple args, dict kwargs, int procs, policy, bint abort_on_error,
         for m in s.ms[1:]:
             m.thread.start()
         if sysmon is not None:
-            smt = _threading.Thread(target=_sysmon_main, args=(s, sysmon),
+            s.sysmon_exited = _thread.allocate_lock()
+            s.sysmon_exited.acquire()
+            smt = _threading.Thread(target=_sysmon_thread, args=(s, sysmon),
                                     name="gmp-sysmon", daemon=True)
             smt.start()
         margs = (m0,)
+        PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
+    except BaseException as e:
+        # M0's scheduler raised (a signal handler run while it was idle:
+        # Ctrl-C), or starting failed part-way (a thread that would not
+        # start).  Either way the Ms that did start are stopped below.
+        held = e
+    # Teardown, which nothing interrupts (see the notes).
+    gmp_set_m(NULL)
+    held = stop_ms(s, held)
+    s.sysmon_stop = True
+    if s.sysmon_entered:
+        held = wait_exited(s.sysmon_exited, held)
+    if m0_affinity is not None:
         try:
-            PyGreenlet_Switch(<PyObject*>m0.schedglet, <PyObject*>margs, NULL)
-        except BaseException:
-            # M0's scheduler itself raised: a signal handler run while it was
-            # idle (KeyboardInterrupt from Ctrl-C).  Stop the other Ms before
-            # the exception leaves gmp.run, so none outlives the runtime.
-            gmp_set_m(NULL)
-            begin_shutdown()
-            for m in s.ms[1:]:
-                if m.thread.is_alive():
-                    m.thread.join()
-            raise
-        gmp_set_m(NULL)
-        for m in s.ms[1:]:
-            m.thread.join()
-    finally:
-        s.sysmon_stop = True
-        if smt is not None:
-            smt.join()
-        if m0_affinity is not None:
             _os.sched_setaffinity(0, m0_affinity)
-        gmp_set_m(NULL)
-        sched = None
-        teardown(s)
+        except BaseException as e:
+            held = held or e
+    sched = None
+    teardown(s)
+    if held is not None:
+        raise held
     if s.abort_exc is not None:
         raise s.abort_exc
     if g._exc is not None:
         raise g._exc
     return g._value
+
+
+cdef object wait_exited(object lock, object held):
+    """Waits until a thread releases `lock` (its last act) even if exceptions
+    (signal handlers) arrive meanwhile; returns held, or the first such
+    exception if held was None.  Not Thread.join(): CPython 3.11 marks a
+    thread stopped when a join is interrupted, while it still runs."""
+    while True:
+        try:
+            lock.acquire()
+            lock.release()
+            return held
+        except BaseException as e:
+            if held is None:
+                held = e
+
+
+cdef object stop_ms(Sched s, object held):
+    """Stops every M of s that started and waits for its thread to end (see
+    wait_exited for held)."""
+    cdef M m
+    s.nomore = True
+    while True:
+        try:
+            begin_shutdown()
+            break
+        except BaseException as e:
+            if held is None:
+                held = e
+    for m in s.ms[1:]:
+        if m.tid != 0:
+            held = wait_exited(m.exited, held)
+    return held
 
 
 cdef void teardown(Sched s) noexcept:

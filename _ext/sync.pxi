@@ -155,6 +155,8 @@ cdef class WaitGroup:
         waitq_free(&self.waiters)
 
     def add(self, Py_ssize_t delta=1):
+        if delta > 0 and self.counter > PY_SSIZE_T_MAX - delta:
+            raise OverflowError(f"WaitGroup counter would overflow ({self.counter} + {delta})")
         if self.counter + delta < 0:
             raise ValueError("WaitGroup counter would go negative "
                              f"({self.counter} + {delta})")
@@ -181,15 +183,16 @@ cdef class Timeout:
     parked, else at its next park point.  The error propagates out of the
     block, as with asyncio.timeout().  Timeout(None) never expires."""
     cdef object seconds
+    cdef int64_t dur            # validated once: ns, or NEVER
     cdef int64_t deadline
+    cdef uint64_t scope         # which `with` of this object a timer is for
     cdef G g
     cdef bint active
     cdef readonly bint expired
     cdef object exc
 
     def __cinit__(self, seconds):
-        if seconds is not None:
-            timeout_ns(seconds, "Timeout seconds")
+        self.dur = NEVER if seconds is None else timeout_ns(seconds, "Timeout seconds")
         self.seconds = seconds
 
     def __enter__(self):
@@ -199,10 +202,14 @@ cdef class Timeout:
         g = begin_park()
         self.g = g
         self.expired = False
-        if self.seconds is not None:
+        self.exc = None
+        # Each scope gets its own number: a reused Timeout's earlier timer
+        # (still in the heap: lazy deletion) must not expire this scope.
+        self.scope += 1
+        if self.dur != NEVER:
+            self.deadline = gmp_nanotime() + self.dur
+            theap_push(&g.home.timers, self.deadline, g, self.scope, self)
             self.active = True
-            self.deadline = gmp_nanotime() + timeout_ns(self.seconds, "Timeout seconds")
-            theap_push(&g.home.timers, self.deadline, g, 0, self)
         return self
 
     def __exit__(self, et, ev, tb):
@@ -212,8 +219,8 @@ cdef class Timeout:
         self.g = None
         return False
 
-    cdef int expire(self) except -1:
-        if not self.active:
+    cdef int expire(self, uint64_t scope) except -1:
+        if not self.active or scope != self.scope:
             return 0
         self.active = False
         self.expired = True

@@ -4,7 +4,7 @@
 #   obj == NULL      wake g when due if g.ticket still equals ticket
 #                    (sleep, and the timeouts of send/recv/select/join/...);
 #   obj is Timeout   a `with gmp.Timeout(s)` scope: interrupt g if the scope
-#                    is still active;
+#                    is still active and is the one numbered ticket;
 #   obj is TimerFunc an internal callback run in scheduler context (Context
 #                    deadlines); it must not block.
 # Deletion is lazy, as in Go before 1.14: a timer whose G already woke, whose
@@ -67,7 +67,7 @@ cdef bint timer_stale(timer_t* t) noexcept:
     if t.obj == NULL:
         return (<G>t.g).ticket != t.ticket
     if type(<object>t.obj) is Timeout:
-        return not (<Timeout>t.obj).active
+        return not (<Timeout>t.obj).active or (<Timeout>t.obj).scope != t.ticket
     return (<TimerFunc>t.obj).cancelled
 
 

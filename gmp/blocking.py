@@ -15,8 +15,13 @@ Outside a G (no runtime, or a plain thread) the call simply runs inline.
 
 The pool is built from ``_thread`` and ``_queue`` directly, so monkey
 patching ``threading`` or ``queue`` never turns the helpers into Gs.
+
+A forked child starts with no pool (its helper threads were not copied):
+the first call there builds a new one.  A helper thread that cannot be
+started is not counted, and the error reaches the caller.
 """
 import _thread
+import os
 from _queue import SimpleQueue
 
 from gmp._ext import _core
@@ -45,9 +50,14 @@ class _Pool:
                 self.nthreads += 1
             else:
                 self.nidle -= 1 if self.nidle else 0
-        self.jobs.put(job)
         if spawn:
-            _thread.start_new_thread(self._worker, ())
+            try:
+                _thread.start_new_thread(self._worker, ())
+            except BaseException:
+                with self.lock:
+                    self.nthreads -= 1
+                raise
+        self.jobs.put(job)
 
     def _worker(self):
         get = self.jobs.get
@@ -60,6 +70,14 @@ class _Pool:
 
 
 _pool = None
+
+
+def _forget_pool():
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def blocking(fn, *args, **kwargs):

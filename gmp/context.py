@@ -10,7 +10,14 @@ Deadlines are on the ``time.monotonic()`` clock, not wall time: a deadline
 must not move when the system clock is set.  The deadline timer is a gmp
 timer on the P of the G that created the Context, so creating one with a
 deadline needs a running runtime; ``background()`` and ``with_cancel`` do not.
+
+``done()`` is receive-only, as Go's ``<-chan struct{}``: sending on it or
+closing it by hand raises TypeError (cancel the context instead), so a
+context's channel and its ``err()`` always agree.  A deadline is validated
+(and its timer armed) before the new context is linked to its parent, so a
+bad one leaves nothing behind.
 """
+import math
 import time
 
 from gmp._ext._core import Chan, TimeoutError, call_later
@@ -34,6 +41,7 @@ class Context:
     def __init__(self, parent=None, deadline=None):
         self._parent = parent
         self._done = Chan(0)
+        self._done._receive_only()
         self._err = None
         self._children = set()
         self._deadline = deadline
@@ -69,7 +77,7 @@ class Context:
         if self._err is not None:
             return
         self._err = err
-        self._done.close()
+        self._done._close_receive_only()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -98,9 +106,18 @@ def background():
 
 
 def _child(parent, deadline=None):
+    ctx = _new(parent, deadline)
+    _link(parent, ctx)
+    return ctx
+
+
+def _new(parent, deadline):
     if not isinstance(parent, Context):
         raise TypeError(f"parent must be a gmp.Context, not {type(parent).__name__}")
-    ctx = Context(parent, deadline)
+    return Context(parent, deadline)
+
+
+def _link(parent, ctx):
     if parent._err is not None:
         ctx._cancel(parent._err)
     elif parent is not _BACKGROUND:
@@ -122,14 +139,16 @@ def with_deadline(parent, when):
     inherited = parent.deadline() if isinstance(parent, Context) else None
     if inherited is not None and inherited <= when:
         return with_cancel(parent)
-    ctx = _child(parent, when)
-    if ctx._err is None:
-        delay = when - time.monotonic()
-        if delay <= 0:
-            ctx._cancel(DeadlineExceeded("context deadline exceeded"))
-        else:
-            ctx._timer = call_later(
-                delay, lambda: ctx._cancel(DeadlineExceeded("context deadline exceeded")))
+    if math.isnan(when):
+        raise ValueError("deadline must not be NaN")
+    ctx = _new(parent, when)
+    delay = when - time.monotonic()
+    if delay > 0 and parent._err is None:
+        ctx._timer = call_later(
+            delay, lambda: ctx._cancel(DeadlineExceeded("context deadline exceeded")))
+    _link(parent, ctx)
+    if ctx._err is None and delay <= 0:
+        ctx._cancel(DeadlineExceeded("context deadline exceeded"))
     return ctx, lambda: ctx._cancel(Canceled("context canceled"))
 
 

@@ -5,7 +5,10 @@ defaults to ``GMPMAXPROCS`` when set, else to the number of CPUs this process
 may run on (its affinity mask, not the machine's CPU count).  ``policy`` is
 a gmp.policy.Policy or the name of one; it defaults to ``GMPPOLICY`` or
 "go".  Bad values are rejected here, before any thread starts, with a
-message naming the setting.
+message naming the setting -- also when run() is called from inside a G,
+where the settings are otherwise unused.  procs is capped at 1024 (Go's
+limit on GOMAXPROCS).  ``GMPKILLGRACE`` (seconds, default 5) bounds how long
+shutdown waits for a G that swallows gmp.Killed (see _ext/sched.pxi).
 """
 import os
 import threading
@@ -29,6 +32,23 @@ def env_positive_int(name):
     if n < 1:
         raise ValueError(f"{name} must be a positive integer, got {env!r}")
     return n
+
+
+MAX_PROCS = 1024
+
+
+def env_seconds(name, default):
+    """The non-negative number of seconds in environment variable `name`."""
+    env = os.environ.get(name)
+    if not env:
+        return default
+    try:
+        v = float(env)
+    except ValueError:
+        v = -1.0
+    if not v >= 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {env!r}")
+    return v
 
 
 def default_procs():
@@ -55,14 +75,19 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     """
     if not callable(main):
         raise TypeError(f"gmp.run() main must be callable, not {type(main).__name__}")
+    if procs is not None:
+        if isinstance(procs, bool) or not isinstance(procs, int):
+            raise TypeError(f"procs must be an int, not {type(procs).__name__}")
+        if not 1 <= procs <= MAX_PROCS:
+            raise ValueError(f"procs must be between 1 and {MAX_PROCS}, got {procs}")
+    if sysmon is not None and sysmon is not False and not isinstance(sysmon, _sysmon.Config):
+        raise TypeError(f"sysmon must be a gmp.sysmon.Config, False or None, "
+                        f"not {type(sysmon).__name__}")
     if _core.current() is not None:
         return main(*args, **kwargs)
     if procs is None:
-        procs = default_procs()
-    elif isinstance(procs, bool) or not isinstance(procs, int):
-        raise TypeError(f"procs must be an int, not {type(procs).__name__}")
-    elif procs < 1:
-        raise ValueError(f"procs must be >= 1, got {procs}")
+        procs = min(default_procs(), MAX_PROCS)
+    kill_grace = env_seconds("GMPKILLGRACE", 5.0)
     policy = _policy.resolve(policy)
     placements = _topology.plan(procs, pin)
     if all(pl.cpus is None and pl.node == 0 for pl in placements):
@@ -77,7 +102,7 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
         restore = install_dump_signal(signame)
     try:
         return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon,
-                         placements)
+                         placements, kill_grace)
     finally:
         if restore is not None:
             restore()
