@@ -366,3 +366,135 @@ def read_file(path):
     if toff and tlen:
         meta.update(json.loads(data[toff:toff + tlen]))
     return records, meta
+
+
+# --- gmp latency report ---------------------------------------------------------------
+
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+def _hist(records):
+    from hdrh.histogram import HdrHistogram
+
+    h = HdrHistogram(1, 3600 * 10**6, 3)          # microseconds, 1 us .. 1 h
+    for r in records:
+        h.record_value(max(1, min(r.latency_ns // 1000, 3600 * 10**6)), r.weight)
+    return h
+
+
+def _summary(records):
+    h = _hist(records)
+    out = {"records": len(records), "requests": h.get_total_count()}
+    for p in PERCENTILES:
+        out[f"p{p:g}_ms"] = h.get_value_at_percentile(p) / 1e3
+    out["max_ms"] = max(r.latency_ns for r in records) / 1e6
+    return out
+
+
+def breakdown(rec, incidents=None):
+    """The components of `rec`, worst first: [(label, ms, detail)]; the "M
+    held by G" one names the holder and its function."""
+    parts = []
+    for name, ns in zip(BUCKETS, rec.breakdown):
+        if ns <= 0:
+            continue
+        label, detail = name, None
+        if name == BUCKETS[HELD] and rec.held_gid:
+            label = f"M held by G {rec.held_gid}"
+            inc = (incidents or {}).get(str(rec.held_incident)) or (incidents or {}).get(rec.held_incident)
+            if inc:
+                label += f" ({inc[1]})"
+                detail = list(inc[3])
+        parts.append((label, ns / 1e6, detail))
+    parts.sort(key=lambda p: -p[1])
+    return parts
+
+
+def report(path, top=5):
+    """The report of a latency file as a dict (what --json prints)."""
+    records, meta = read_file(path)
+    names = meta.get("classes") or []
+    incidents = meta.get("incidents") or {}
+
+    def cname(cid):
+        return names[cid] if cid < len(names) else f"class {cid}"
+
+    out = {"file": os.fspath(path), "dropped": meta.get("dropped", 0), "overall": None,
+           "classes": {}, "slowest": []}
+    if not records:
+        return out
+    out["overall"] = _summary(records)
+    by = {}
+    for r in records:
+        by.setdefault(r.cls, []).append(r)
+    for cid in sorted(by):
+        out["classes"][cname(cid)] = _summary(by[cid])
+    for r in sorted(records, key=lambda r: -r.latency_ns)[:top]:
+        out["slowest"].append({
+            "class": cname(r.cls), "latency_ms": r.latency_ns / 1e6, "status": r.status,
+            "trace_id": r.trace_id, "g": r.gid, "start_ns": r.start_ns,
+            "error": bool(r.why & ERROR),
+            "breakdown": [{"component": label, "ms": ms, **({"stack": d} if d else {})}
+                          for label, ms, d in breakdown(r, incidents)],
+        })
+    return out
+
+
+def format_report(rep):
+    cols = ["records", "requests"] + [f"p{p:g}_ms" for p in PERCENTILES] + ["max_ms"]
+    heads = ["class", "records", "requests", "p50 ms", "p90 ms", "p99 ms", "p999 ms", "max ms"]
+    lines = [f"gmp latency report: {rep['file']} ({rep['dropped']} dropped by the ring)"]
+    if rep["overall"] is None:
+        lines.append("no records")
+        return "\n".join(lines)
+    rows = [["(all)"] + [rep["overall"][c] for c in cols]]
+    rows += [[name] + [s[c] for c in cols] for name, s in rep["classes"].items()]
+    cells = [[str(r[0]), str(r[1]), str(r[2])] + [f"{v:.3f}" for v in r[3:]] for r in rows]
+    width = [max(len(x) for x in col) for col in zip(heads, *cells)]
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(heads, width))))
+    for c in cells:
+        lines.append("  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(c, width))))
+    lines.append("")
+    lines.append(f"slowest {len(rep['slowest'])} requests, worst component first:")
+    for s in rep["slowest"]:
+        lines.append(f"  {s['latency_ms']:.3f} ms  {s['class']}  status {s['status']}  G {s['g']}"
+                     f"{'  ERROR' if s['error'] else ''}  trace {s['trace_id']:#x}")
+        for b in s["breakdown"]:
+            share = 100 * b["ms"] / s["latency_ms"] if s["latency_ms"] else 0
+            lines.append(f"      {b['ms']:9.3f} ms {share:5.1f}%  {b['component']}")
+            for frame in b.get("stack", [])[:4]:
+                lines.append(f"                         at {frame}")
+    return "\n".join(lines)
+
+
+def _report_cmd(args):
+    import sys
+
+    try:
+        import hdrh.histogram  # noqa: F401
+    except ImportError:
+        print("gmp latency report needs HdrHistogram: pip install 'gmp[latency]' "
+              "(PyPI hdrhistogram)", file=sys.stderr)
+        return 2
+    try:
+        rep = report(args.file, top=args.top)
+    except (OSError, ValueError) as e:
+        print(f"gmp latency report: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    return 0
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("latency", help="per-request latency records",
+                              description="Summarise per-request latency records.")
+    sub = p.add_subparsers(dest="latency", metavar="ACTION")
+    sub.required = True
+    r = sub.add_parser("report", help="percentiles and the slowest requests' breakdown",
+                       description="P50/P90/P99/P999/max overall and per class (HdrHistogram), "
+                                   "and where the slowest requests' time went.")
+    r.add_argument("file", help="a file written by gmp.latency.start_drain()")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    r.add_argument("--top", type=int, default=5, help="slowest requests to break down (default 5)")
+    r.set_defaults(func=_report_cmd)
+    return p

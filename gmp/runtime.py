@@ -13,6 +13,7 @@ import threading
 from gmp import policy as _policy
 from gmp import sysmon as _sysmon
 from gmp import topology as _topology
+from gmp import trace as _trace
 from gmp._ext import _core
 from gmp.debug import gmpdebug, install_dump_signal
 
@@ -75,9 +76,12 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     signame = gmpdebug().get("dumpsignal")
     if signame and threading.current_thread() is threading.main_thread():
         restore = install_dump_signal(signame)
+    tracer = _trace.from_gmpdebug()
     try:
         return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon,
                          placements)
     finally:
+        if tracer is not None:
+            tracer.stop()
         if restore is not None:
             restore()
