@@ -138,6 +138,11 @@ static inline gmp_tring_t *gmp_tring_new(uint32_t cap) {
     return r;
 }
 
+static inline void gmp_tring_free(gmp_tring_t *r) {
+    free(r->ev);
+    free(r);
+}
+
 static inline void gmp_tring_put(gmp_tring_t *r, int32_t kind, int64_t gid, int64_t arg,
                                  int64_t ts, int32_t tid) {
     uint32_t t = r->tail;

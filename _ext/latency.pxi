@@ -33,14 +33,15 @@
 # lat_incident() into a small table (gmp.latency reads it): at a park the
 # holder's own frames are live; at its exit only its function is known.
 #
-# Requests.  lat_begin() in the request's G zeroes its accumulators (or,
-# for a G spawned per request, keeps them from its birth); lat_end() closes
-# them, decides whether to keep the record (errors and requests slower than
+# Requests.  lat_begin() in the request's G snapshots its accumulators
+# (for a G spawned per request: none, they count from its birth); lat_end()
+# subtracts the snapshot, decides whether to keep the record (errors and requests slower than
 # the class's threshold always, else 1 in `every`, per class) and appends it
 # to the record ring (gmp_lat.h) without the GIL.  A record kept 1-in-N
 # carries weight N, an always-kept one weight 1, so percentiles over the
-# records estimate those of every request.  Nested requests on one G are
-# not supported: begin() while one is open starts over.
+# records estimate those of every request.  Requests may nest (a server's
+# per-connection request around a handler's per-message ones); the holder
+# a record names is the longest since the innermost begin.
 
 from libc.stdint cimport uint16_t
 
@@ -396,8 +397,10 @@ def lat_configure(int cls, int every, int64_t slow_ns):
 
 
 def lat_begin(bint since_spawn=False):
-    """The running G starts a request; returns its start time (ns).  With
-    since_spawn (a G spawned for the request), from the G's birth."""
+    """The running G starts a request: returns (start ns, its accumulators
+    now, as bytes), what lat_end subtracts, so requests may nest.  With
+    since_spawn (a G spawned for the request) it starts at the G's birth,
+    from zero."""
     cdef M m = getm()
     cdef G g
     cdef gacct_t* a
@@ -407,13 +410,12 @@ def lat_begin(bint since_spawn=False):
     g = m.curg
     a = &g.lacct
     if not obs_flags & OBS_LAT:
-        return now
+        return now, None
     acct_close(a, now)
+    a.held_max = 0
     if since_spawn and a.born:
-        return a.born
-    memset(a.b, 0, sizeof(a.b))
-    a.held_gid = a.held_max = a.held_inc = 0
-    return now
+        return a.born, None
+    return now, (<char*>a.b)[:sizeof(a.b)]
 
 
 cdef bint lat_keep(gmp_latrec_t* r, bint error) noexcept nogil:
@@ -431,16 +433,22 @@ cdef bint lat_keep(gmp_latrec_t* r, bint error) noexcept nogil:
     return True
 
 
-def lat_end(int64_t start_ns, int cls, uint64_t trace_id, int status, bint error):
-    """The running G's request (begun at start_ns) ends; returns True if a
-    record was appended, False if not sampled, None if the ring was full."""
+def lat_end(int64_t start_ns, bytes base, int cls, uint64_t trace_id, int status, bint error):
+    """The running G's request (start_ns and base from lat_begin) ends;
+    returns True if a record was appended, False if not sampled, None if
+    the ring was full."""
     cdef M m = getm()
     cdef G g
     cdef gmp_latrec_t r
     cdef int64_t now = gmp_nanotime()
     cdef int i
+    cdef const int64_t* b0 = NULL
     if m is None or m.curg is None:
         raise NoRuntime("gmp.latency.end() needs a running G")
+    if base is not None:
+        if len(base) != sizeof(r.b):
+            raise ValueError("lat_end: base is not from lat_begin")
+        b0 = <const int64_t*><const char*>base
     if not 0 <= cls < LAT_MAXCLS:
         raise ValueError(f"bad request class id {cls}")
     if not obs_flags & OBS_LAT or not lat_ring_ok:
@@ -457,9 +465,10 @@ def lat_end(int64_t start_ns, int cls, uint64_t trace_id, int status, bint error
     if not lat_keep(&r, error):
         return False
     for i in range(GMP_LB_N):
-        r.b[i] = g.lacct.b[i]
-    r.held_gid = g.lacct.held_gid
-    r.held_inc = g.lacct.held_inc
+        r.b[i] = g.lacct.b[i] - (b0[i] if b0 != NULL else 0)
+    if r.b[LB_HELD] > 0:
+        r.held_gid = g.lacct.held_gid
+        r.held_inc = g.lacct.held_inc
     with nogil:
         i = gmp_latring_put(&lat_ring, &r)
     return True if i == 0 else None

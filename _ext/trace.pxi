@@ -28,6 +28,7 @@ cdef extern from "gmp_lat.h" nogil:
     ctypedef struct gmp_tring_t:
         uint32_t dropped
     gmp_tring_t* gmp_tring_new(uint32_t)
+    void gmp_tring_free(gmp_tring_t*)
     void gmp_tring_put(gmp_tring_t*, int32_t, int64_t, int64_t, int64_t, int32_t)
     uint32_t gmp_tring_take(gmp_tring_t*, gmp_tevent_t*, uint32_t)
 
@@ -84,12 +85,21 @@ cdef void trace_idle(int mid, int64_t start, int64_t woke, int64_t now) noexcept
 
 
 def trace_enable(bint on, uint32_t capacity=1 << 16):
-    """Turn the trace hooks on (capacity: events per M ring, a power of two;
-    rings made afterwards use it) or off."""
+    """Turn the trace hooks on, with new empty rings of `capacity` events
+    per M (a power of two), or off (the rings stay to be drained)."""
     global obs_flags, trace_cap
+    cdef int i
     if on:
         if capacity < 2 or capacity & (capacity - 1):
             raise ValueError(f"capacity must be a power of two >= 2, got {capacity}")
+        # A fresh start: the last trace's rings go.  Safe with the GIL held
+        # and tracing off: every producer runs its hook with the GIL.
+        obs_flags &= ~OBS_TRACE
+        for i in range(TRACE_MAXM + 1):
+            if trings[i] != NULL:
+                gmp_tring_free(trings[i])
+                trings[i] = NULL
+        trace_gs.clear()
         trace_cap = capacity
         obs_flags |= OBS_TRACE
     else:

@@ -31,7 +31,8 @@ default rate, 1 in 16 plus every error and every request of 20 ms or more,
 keeps the ring's traffic far below the request rate while never missing a
 spike.  Decisions where the issue is silent: a request runs in one G (a
 handler that hands work to other Gs sees that work as a park on a channel,
-as Go's trace does); ``with begin(...)`` marks the record an error when the block
+as Go's trace does); requests may nest (``gmp.net.serve`` records each
+connection, a handler each message on it); ``with begin(...)`` marks the record an error when the block
 raises, and status 500 if none was set; a G spawned per request (gmp's
 servers) starts its request at the G's birth (``since_spawn``), so queueing
 before its first run counts.
@@ -178,12 +179,12 @@ def configure(name, every=None, slow_ms=None):
 class Request:
     """An open request of the running G (from begin()); end() closes it."""
 
-    __slots__ = ("cls", "error", "start_ns", "status", "trace_id")
+    __slots__ = ("base", "cls", "error", "start_ns", "status", "trace_id")
 
-    def __init__(self, cls, trace_id, start_ns):
+    def __init__(self, cls, trace_id, start):
         self.cls = cls
         self.trace_id = trace_id
-        self.start_ns = start_ns
+        self.start_ns, self.base = start
         self.status = 0
         self.error = False
 
@@ -216,8 +217,26 @@ def end(req, status=0, error=False):
     sampling is off), None if the ring was full (counted as a drop)."""
     if not isinstance(req, Request):
         raise TypeError(f"end() takes the Request begin() returned, not {type(req).__name__}")
-    return _core.lat_end(req.start_ns, req.cls, req.trace_id, int(status), bool(error))
+    return _core.lat_end(req.start_ns, req.base, req.cls, req.trace_id, int(status), bool(error))
 
+
+
+def served(handler):
+    """`handler` for a server that runs it in a G per connection or per
+    request (gmp.net.serve): while sampling is on each run is recorded as a
+    request of class ``serve <handler name>`` from the G's birth, an error
+    if it raised."""
+    cls = f"serve {getattr(handler, '__qualname__', None) or repr(handler)}"
+
+    def run(*args, **kwargs):
+        if not _core.lat_enabled():
+            return handler(*args, **kwargs)
+        with begin(cls, since_spawn=True):
+            return handler(*args, **kwargs)
+
+    run.__qualname__ = run.__name__ = getattr(handler, "__name__", "handler")
+    run.__wrapped__ = handler
+    return run
 
 
 def record(cls, latency_s, status=0, error=False, trace_id=0, start_ns=None):
@@ -344,6 +363,31 @@ def stop_drain():
     global _drain
     d, _drain = _drain, None
     return d.stop() if d is not None else 0
+
+
+class _EnvSampling:
+    """Sampling and a drain started for GMPDEBUG=latency=FILE."""
+
+    def __init__(self, path):
+        enable()
+        start_drain(path)
+
+    def stop(self):
+        stop_drain()
+        disable()
+
+
+def from_gmpdebug(value=None):
+    """With GMPDEBUG latency=FILE (and no drain running): sampling on at the
+    default rate, drained to FILE until stop()."""
+    from gmp.debug import gmpdebug
+
+    path = gmpdebug(value).get("latency")
+    if not path or _drain is not None:
+        return None
+    if path == "1":
+        raise ValueError("GMPDEBUG: latency needs a file name (latency=FILE)")
+    return _EnvSampling(path)
 
 
 def read_file(path):

@@ -45,6 +45,7 @@ import os
 import socket
 import time
 
+from gmp import latency as _latency
 from gmp._ext import _core
 from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep, go as _go
 from gmp.blocking import blocking
@@ -235,6 +236,7 @@ def serve(listener, handler, per_m=None):
     others accept, and handlers start on the accepting M.  (EPOLLEXCLUSIVE
     would wake only one loop, but may leave the event with the stalled M's
     epoll; the extra wake-ups are the price of never stalling.)"""
+    handler = _latency.served(handler)        # a request per connection G (gmp.latency)
     nprocs = _core.nprocs()
     me = _core.current()
     extra = []

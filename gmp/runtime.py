@@ -10,6 +10,7 @@ message naming the setting.
 import os
 import threading
 
+from gmp import latency as _latency
 from gmp import policy as _policy
 from gmp import sysmon as _sysmon
 from gmp import topology as _topology
@@ -76,12 +77,12 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     signame = gmpdebug().get("dumpsignal")
     if signame and threading.current_thread() is threading.main_thread():
         restore = install_dump_signal(signame)
-    tracer = _trace.from_gmpdebug()
+    observers = [o for o in (_trace.from_gmpdebug(), _latency.from_gmpdebug()) if o is not None]
     try:
         return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon,
                          placements)
     finally:
-        if tracer is not None:
-            tracer.stop()
+        for o in observers:
+            o.stop()
         if restore is not None:
             restore()

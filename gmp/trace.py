@@ -86,10 +86,6 @@ class Tracer:
         self._out.write("[\n")
         self._origin = time.monotonic_ns()
         self._meta("process_name", 0, {"name": "gmp"})
-        for ring in _core.trace_rings():      # leftovers of an earlier trace
-            while _core.trace_take(ring)[0]:
-                pass
-            self._dropped[ring] = _core.trace_take(ring)[1]
         _active = self
         _core.trace_enable(True, self.capacity)
         gc.callbacks.append(self._gc)
