@@ -58,7 +58,7 @@ cdef enum:
 
 cdef uint32_t trace_cap = 1 << 16
 cdef gmp_tring_t* trings[TRACE_MAXM + 1]
-trace_gs = {}               # G id -> G, from its creation until the reader sees it exit
+trace_gs = {}               # G id -> G, from its creation until trace_take reads it
 
 
 cdef void trace_put(int mid, int32_t kind, int64_t gid, int64_t arg, int64_t ts) noexcept:
@@ -115,20 +115,28 @@ def trace_event(int kind, int64_t gid=0, int64_t arg=0):
 
 
 def trace_take(int ring):
-    """(events as bytes, dropped so far) from ring `ring` (an M id, or -1
-    for the threads that are not Ms); (b"", 0) if it has no ring yet."""
+    """(events as bytes, dropped so far, names) from ring `ring` (an M id,
+    or -1 for the threads that are not Ms): names lists (G id, name) of
+    the Gs created in this batch, which are then forgotten.
+    (b"", 0, []) if the ring does not exist yet."""
     cdef int i = ring if 0 <= ring < TRACE_MAXM else TRACE_MAXM
     cdef gmp_tring_t* r = trings[i]
     cdef gmp_tevent_t* buf
-    cdef uint32_t k
+    cdef uint32_t k, j
+    cdef list names = []
     if r == NULL:
-        return b"", 0
+        return b"", 0, names
     buf = <gmp_tevent_t*>malloc(TRACE_TAKE * sizeof(gmp_tevent_t))
     if buf == NULL:
         raise MemoryError()
     try:
         k = gmp_tring_take(r, buf, TRACE_TAKE)
-        return (<char*>buf)[:k * sizeof(gmp_tevent_t)], gmp_load_acq_u32(&r.dropped)
+        for j in range(k):
+            if buf[j].kind == TR_CREATED:
+                g = trace_gs.pop(buf[j].gid, None)
+                if g is not None:
+                    names.append((buf[j].gid, g.name))
+        return (<char*>buf)[:k * sizeof(gmp_tevent_t)], gmp_load_acq_u32(&r.dropped), names
     finally:
         free(buf)
 
@@ -140,15 +148,6 @@ def trace_rings():
     if trings[TRACE_MAXM] != NULL:
         out.append(-1)
     return out
-
-
-def trace_pop_g(int64_t gid):
-    """The G of a trace id (and forget it), for its name; None if unknown."""
-    return trace_gs.pop(gid, None)
-
-
-def trace_g(int64_t gid):
-    return trace_gs.get(gid)
 
 
 def trace_reasons():

@@ -18,10 +18,13 @@ trace-event JSON (the array form, streamed):
   where a ring overflowed.
 
 The events are collected in C (``_ext/trace.pxi``) into a bounded ring per
-M; a drain thread here empties them every ``interval`` seconds and appends
-JSON to the file, so memory stays bounded however long the run.  If the
-drain falls behind (a ring of ``capacity`` events fills in less than an
-interval), events are dropped, counted and marked, never blocking an M.
+M; a drain thread here empties them every ``interval`` seconds into a spool
+file next to the output, raw (32 bytes an event, with the names of new
+Gs), so memory stays bounded however long the run and the traced process
+pays only the C append and a buffered write; ``stop()`` converts the spool
+to JSON.  If the drain falls behind (a ring of ``capacity`` events fills in
+less than an interval), events are dropped, counted and marked, never
+blocking an M.
 A G slice cut by dropped events ends at the marker (``args.end:
 "events dropped"``).  Timestamps are microseconds since the tracer started.
 
@@ -64,28 +67,20 @@ class Tracer:
         self.interval = interval
         self.events = 0
         self.dropped = 0
-        self._out = None
+        self._spool = None
         self._thread = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._first = True
         self._origin = 0
-        self._dropped = {}        # ring -> drops already marked
-        self._running = {}        # ring -> (gid, ts) of the G slice in progress
-        self._begun = {}          # (ring, kind, tid) -> (gid, ts) of an open B
-        self._names = {}          # gid -> name, until the G exits
-        self._named_tids = set()
 
-    # --- life cycle ---------------------------------------------------------------
+    # --- recording ----------------------------------------------------------------
 
     def start(self):
         global _active
         if _active is not None:
             raise RuntimeError(f"a gmp trace is already being written to {_active.path}")
-        self._out = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (open until stop())
-        self._out.write("[\n")
+        self._spool = open(self.path + ".spool", "w+b")  # noqa: SIM115 (open until stop())
         self._origin = time.monotonic_ns()
-        self._meta("process_name", 0, {"name": "gmp"})
         _active = self
         _core.trace_enable(True, self.capacity)
         gc.callbacks.append(self._gc)
@@ -94,7 +89,7 @@ class Tracer:
         return self
 
     def stop(self):
-        """Stops recording, writes what is left and closes the file."""
+        """Stops recording and writes the JSON file."""
         global _active
         if self._thread is None:
             return self
@@ -105,13 +100,15 @@ class Tracer:
         self._thread.join()
         self._thread = None
         self.drain_once()
-        end = self._ts(time.monotonic_ns())
-        for ring, (gid, ts) in sorted(self._running.items()):
-            self._slice(ring, gid, ts, end, "trace ended")
-        self._running.clear()
-        self._out.write("\n]\n")
-        self._out.close()
-        _active = None
+        end_ns = time.monotonic_ns()
+        try:
+            with open(self.path, "w", encoding="utf-8") as out:
+                _Converter(out, self._origin, _core.trace_reasons(), _core.trace_m_tids()).run(
+                    self._spool, end_ns, self)
+        finally:
+            self._spool.close()
+            os.unlink(self.path + ".spool")
+            _active = None
         return self
 
     def __enter__(self):
@@ -128,114 +125,150 @@ class Tracer:
         while not self._stop.wait(self.interval):
             self.drain_once()
 
-    # --- conversion -------------------------------------------------------------
-
-    def _emit(self, ev):
-        self._out.write(("" if self._first else ",\n") + json.dumps(ev, separators=(",", ":")))
-        self._first = False
-        self.events += 1
-
-    def _meta(self, what, tid, args):
-        self._emit({"ph": "M", "name": what, "pid": PID, "tid": tid, "args": args})
-
-    def _ts(self, ns):
-        return (ns - self._origin) / 1000.0
-
-    def _name(self, gid):
-        name = self._names.get(gid)
-        if name is None:
-            g = _core.trace_g(gid)
-            name = g.name if g is not None else "?"
-            self._names[gid] = name
-        return name
-
-    def _tid(self, ring, tid):
-        t = ring if ring != FOREIGN else tid
-        if t not in self._named_tids:
-            self._named_tids.add(t)
-            if ring != FOREIGN:
-                native = _core.trace_m_tids().get(ring)
-                self._meta("thread_name", t, {"name": f"M{ring}" + (f" (tid {native})" if native else "")})
-                self._meta("thread_sort_index", t, {"sort_index": ring})
-            else:
-                self._meta("thread_name", t, {"name": f"thread {tid} (not an M)"})
-                self._meta("thread_sort_index", t, {"sort_index": 100000})
-        return t
-
-    def _slice(self, ring, gid, ts, end, how, tid=0):
-        self._emit({"ph": "X", "name": f"G {gid} {self._name(gid)}", "cat": "g", "pid": PID,
-                    "tid": self._tid(ring, tid), "ts": ts, "dur": max(0.0, end - ts),
-                    "args": {"g": gid, "end": how}})
-
-    def _instant(self, ring, tid, name, ts, args, scope="t"):
-        self._emit({"ph": "i", "s": scope, "name": name, "cat": "sched", "pid": PID,
-                    "tid": self._tid(ring, tid), "ts": ts, "args": args})
-
     def drain_once(self):
-        """Moves every event now in the rings to the file."""
+        """Moves the events now in the rings to the spool file (raw, as the
+        rings hold them: converting waits for stop(), off the hot path)."""
         with self._lock:
-            reasons = _core.trace_reasons()
             for ring in _core.trace_rings():
                 while True:
-                    data, dropped = _core.trace_take(ring)
-                    if dropped != self._dropped.get(ring, 0):
-                        self._mark_drops(ring, data, dropped)
+                    data, dropped, names = _core.trace_take(ring)
+                    if names:
+                        blob = json.dumps(names).encode()
+                        self._spool.write(CHUNK.pack(ring, NAMES, len(blob)) + blob)
+                    if data or dropped:
+                        self._spool.write(CHUNK.pack(ring, dropped, len(data)) + data)
                     if not data:
                         break
-                    for ev in EVENT.iter_unpack(data):
-                        self._convert(ring, ev, reasons)
-            self._out.flush()
 
-    def _mark_drops(self, ring, data, dropped):
-        n = dropped - self._dropped.get(ring, 0)
-        self._dropped[ring] = dropped
-        self.dropped += n
-        at = self._ts(EVENT.unpack_from(data)[0]) if data else self._ts(time.monotonic_ns())
-        running = self._running.pop(ring, None)
+
+CHUNK = struct.Struct("<iiI")      # ring, dropped so far (or NAMES), payload length
+NAMES = -1
+
+
+class _Converter:
+    """Spooled events -> Chrome trace-event JSON."""
+
+    def __init__(self, out, origin, reasons, mtids):
+        self.out = out
+        self.origin = origin
+        self.reasons = reasons
+        self.mtids = mtids
+        self.first = True
+        self.n = 0
+        self.dropped_total = 0
+        self.dropped = {}         # ring -> drops already marked
+        self.running = {}         # ring -> (gid, ts) of the G slice in progress
+        self.begun = {}           # (ring, kind, tid) -> (gid, ts, arg) of an open pair
+        self.names = {}           # gid -> name
+        self.named_tids = set()
+
+    def run(self, spool, end_ns, tracer):
+        self.out.write("[\n")
+        self.meta("process_name", 0, {"name": "gmp"})
+        spool.seek(0)
+        while True:
+            head = spool.read(CHUNK.size)
+            if len(head) < CHUNK.size:
+                break
+            ring, dropped, n = CHUNK.unpack(head)
+            data = spool.read(n)
+            if dropped == NAMES:
+                self.names.update((gid, name) for gid, name in json.loads(data))
+                continue
+            if dropped != self.dropped.get(ring, 0):
+                self.mark_drops(ring, data, dropped)
+            for ev in EVENT.iter_unpack(data):
+                self.convert(ring, ev)
+        end = self.ts(end_ns)
+        for ring, (gid, ts) in sorted(self.running.items()):
+            self.slice(ring, gid, ts, end, "trace ended")
+        self.out.write("\n]\n")
+        tracer.events = self.n
+        tracer.dropped = self.dropped_total
+
+    def emit(self, ev):
+        self.out.write(("" if self.first else ",\n") + json.dumps(ev, separators=(",", ":")))
+        self.first = False
+        self.n += 1
+
+    def meta(self, what, tid, args):
+        self.emit({"ph": "M", "name": what, "pid": PID, "tid": tid, "args": args})
+
+    def ts(self, ns):
+        return (ns - self.origin) / 1000.0
+
+    def tid(self, ring, tid):
+        t = ring if ring != FOREIGN else tid
+        if t not in self.named_tids:
+            self.named_tids.add(t)
+            if ring != FOREIGN:
+                native = self.mtids.get(ring)
+                self.meta("thread_name", t, {"name": f"M{ring}" + (f" (tid {native})" if native else "")})
+                self.meta("thread_sort_index", t, {"sort_index": ring})
+            else:
+                self.meta("thread_name", t, {"name": f"thread {tid} (not an M)"})
+                self.meta("thread_sort_index", t, {"sort_index": 100000})
+        return t
+
+    def slice(self, ring, gid, ts, end, how):
+        self.emit({"ph": "X", "name": f"G {gid} {self.names.get(gid, '?')}", "cat": "g", "pid": PID,
+                   "tid": self.tid(ring, 0), "ts": ts, "dur": max(0.0, end - ts),
+                   "args": {"g": gid, "end": how}})
+
+    def instant(self, ring, tid, name, ts, args, scope="t"):
+        self.emit({"ph": "i", "s": scope, "name": name, "cat": "sched", "pid": PID,
+                   "tid": self.tid(ring, tid), "ts": ts, "args": args})
+
+    def mark_drops(self, ring, data, dropped):
+        n = dropped - self.dropped.get(ring, 0)
+        self.dropped[ring] = dropped
+        self.dropped_total += n
+        at = self.ts(EVENT.unpack_from(data)[0]) if data else self.last_ts(ring)
+        running = self.running.pop(ring, None)
         if running is not None:
-            self._slice(ring, running[0], running[1], at, "events dropped")
-        self._instant(ring, 0, f"events dropped: {n}", at,
-                      {"dropped": n, "ring": f"M{ring}" if ring != FOREIGN else "other threads"},
-                      scope="g")
+            self.slice(ring, running[0], running[1], at, "events dropped")
+        self.instant(ring, 0, f"events dropped: {n}", at,
+                     {"dropped": n, "ring": f"M{ring}" if ring != FOREIGN else "other threads"},
+                     scope="g")
 
-    def _convert(self, ring, ev, reasons):
+    def last_ts(self, ring):
+        running = self.running.get(ring)
+        return running[1] if running is not None else 0.0
+
+    def convert(self, ring, ev):
         ns, gid, arg, kind, tid = ev
-        ts = self._ts(ns)
+        ts = self.ts(ns)
         if kind == RUN:
-            prev = self._running.get(ring)
+            prev = self.running.get(ring)
             if prev is not None:
-                self._slice(ring, prev[0], prev[1], ts, "events dropped")
-            self._running[ring] = (gid, ts)
+                self.slice(ring, prev[0], prev[1], ts, "events dropped")
+            self.running[ring] = (gid, ts)
         elif kind in (PARK, YIELD, EXIT):
-            prev = self._running.get(ring)
+            prev = self.running.get(ring)
             if prev is not None and prev[0] == gid:
-                del self._running[ring]
-                how = (f"park: {reasons[arg] if arg < len(reasons) else arg}" if kind == PARK
+                del self.running[ring]
+                how = (f"park: {self.reasons[arg] if arg < len(self.reasons) else arg}" if kind == PARK
                        else "yield" if kind == YIELD else "exit")
-                self._slice(ring, gid, prev[1], ts, how)
-            if kind == EXIT:
-                self._names.pop(gid, None)
-                _core.trace_pop_g(gid)
+                self.slice(ring, gid, prev[1], ts, how)
         elif kind == READY:
-            self._instant(ring, tid, f"ready G {gid}", ts, {"g": gid, "by": arg})
+            self.instant(ring, tid, f"ready G {gid}", ts, {"g": gid, "by": arg})
         elif kind == CREATED:
-            self._name(gid)
-            self._instant(ring, tid, f"create G {gid}", ts, {"g": gid, "parent": arg})
+            self.instant(ring, tid, f"create G {gid}", ts, {"g": gid, "parent": arg})
         elif kind == STOLEN:
-            self._instant(ring, tid, f"steal G {gid}", ts, {"g": gid})
+            self.instant(ring, tid, f"steal G {gid}", ts, {"g": gid})
         elif kind in (IDLE, GIL):
-            self._emit({"ph": "X", "name": "idle" if kind == IDLE else "GIL wait", "cat": "m",
-                        "pid": PID, "tid": self._tid(ring, tid), "ts": ts,
-                        "dur": max(0.0, self._ts(arg) - ts), "args": {}})
+            self.emit({"ph": "X", "name": "idle" if kind == IDLE else "GIL wait", "cat": "m",
+                       "pid": PID, "tid": self.tid(ring, tid), "ts": ts,
+                       "dur": max(0.0, self.ts(arg) - ts), "args": {}})
         elif kind in (BLOCK_B, GC_B):
-            self._begun[(ring, kind, tid)] = (gid, ts, arg)
+            self.begun[(ring, kind, tid)] = (gid, ts, arg)
         elif kind in (BLOCK_E, GC_E):
-            began = self._begun.pop((ring, kind - 1, tid), None)
+            began = self.begun.pop((ring, kind - 1, tid), None)
             if began is not None:
                 name = f"blocking call for G {gid}" if kind == BLOCK_E else f"GC gen {began[2]}"
-                self._emit({"ph": "X", "name": name, "cat": "blocking" if kind == BLOCK_E else "gc",
-                            "pid": PID, "tid": self._tid(ring, tid), "ts": began[1],
-                            "dur": max(0.0, ts - began[1]), "args": {"g": gid}})
+                self.emit({"ph": "X", "name": name, "cat": "blocking" if kind == BLOCK_E else "gc",
+                           "pid": PID, "tid": self.tid(ring, tid), "ts": began[1],
+                           "dur": max(0.0, ts - began[1]), "args": {"g": gid}})
 
 
 def from_gmpdebug(value=None):
