@@ -31,7 +31,11 @@
 # or I/O nobody polled) is charged to its wait reason.  The holder's Python
 # stack is captured once per incident, when the incident ends, by
 # lat_incident() into a small table (gmp.latency reads it): at a park the
-# holder's own frames are live; at its exit only its function is known.
+# holder's own frames are live (so the stack shows where it let go of the
+# M, the code just after the long run, not a sample inside it); at its exit
+# only its function is known.  HOLD_RING is 64 so that the short incidents
+# a loaded machine produces (an OS preemption of > hold_ns) do not push a
+# long one out while the Gs it delayed still wait.
 #
 # Requests.  lat_begin() in the request's G snapshots its accumulators
 # (for a G spawned per request: none, they count from its birth); lat_end()
@@ -98,7 +102,7 @@ cdef enum:
     LK_SAMPLED = 4
 
 cdef enum:
-    HOLD_RING = 8
+    HOLD_RING = 64
     LAT_MAXCLS = 1024
     LAT_TAKE = 256
 

@@ -31,8 +31,9 @@ default rate, 1 in 16 plus every error and every request of 20 ms or more,
 keeps the ring's traffic far below the request rate while never missing a
 spike.  Decisions where the issue is silent: a request runs in one G (a
 handler that hands work to other Gs sees that work as a park on a channel,
-as Go's trace does); requests may nest (``gmp.net.serve`` records each
-connection, a handler each message on it); ``with begin(...)`` marks the record an error when the block
+as Go's trace does); requests may nest; ``gmp.net.serve`` records each
+connection G as a request unless its handler records its own (one per
+message on a keep-alive connection); ``with begin(...)`` marks the record an error when the block
 raises, and status 500 if none was set; a G spawned per request (gmp's
 servers) starts its request at the G's birth (``since_spawn``), so queueing
 before its first run counts.
@@ -71,6 +72,7 @@ _names = []            # id -> name
 _configured = set()    # ids set by configure()
 _default = (16, 20.0)  # every, slow_ms
 _drain = None
+_served = {}           # G id -> its served() request, until the handler begins its own
 
 
 class Record:
@@ -207,6 +209,10 @@ def begin(cls="-", trace_id=0, since_spawn=False):
     cid = _classes.get(cls)
     if cid is None:
         cid = class_id(cls)
+    if _served:
+        g = _core.current()
+        if g is not None:
+            _served.pop(g.id, None)      # the handler records requests of its own
     if not isinstance(trace_id, int) or not 0 <= trace_id < 1 << 64:
         raise ValueError(f"trace_id must be an int in [0, 2**64), got {trace_id!r}")
     return Request(cid, trace_id, _core.lat_begin(since_spawn))
@@ -225,14 +231,24 @@ def served(handler):
     """`handler` for a server that runs it in a G per connection or per
     request (gmp.net.serve): while sampling is on each run is recorded as a
     request of class ``serve <handler name>`` from the G's birth, an error
-    if it raised."""
+    if it raised, unless the handler records requests of its own (a
+    keep-alive connection's messages): then only those are recorded."""
     cls = f"serve {getattr(handler, '__qualname__', None) or repr(handler)}"
 
     def run(*args, **kwargs):
         if not _core.lat_enabled():
             return handler(*args, **kwargs)
-        with begin(cls, since_spawn=True):
-            return handler(*args, **kwargs)
+        gid = _core.current().id
+        req = _served[gid] = begin(cls, since_spawn=True)
+        try:
+            ret = handler(*args, **kwargs)
+        except BaseException:
+            if _served.pop(gid, None) is not None:
+                end(req, 500, True)
+            raise
+        if _served.pop(gid, None) is not None:
+            end(req)
+        return ret
 
     run.__qualname__ = run.__name__ = getattr(handler, "__name__", "handler")
     run.__wrapped__ = handler
@@ -506,8 +522,11 @@ def format_report(rep):
         for b in s["breakdown"]:
             share = 100 * b["ms"] / s["latency_ms"] if s["latency_ms"] else 0
             lines.append(f"      {b['ms']:9.3f} ms {share:5.1f}%  {b['component']}")
-            for frame in b.get("stack", [])[:4]:
-                lines.append(f"                         at {frame}")
+            stack = b.get("stack", [])
+            if stack:
+                lines.append("                         where it let go of the M:")
+            for frame in stack[:4]:
+                lines.append(f"                           {frame}")
     return "\n".join(lines)
 
 
