@@ -47,6 +47,7 @@
 # per-connection request around a handler's per-message ones); the holder
 # a record names is the longest since the innermost begin.
 
+cimport cython
 from libc.stdint cimport uint16_t
 
 cdef extern from "gmp_lat.h" nogil:
@@ -78,6 +79,7 @@ cdef extern from "gmp_lat.h" nogil:
 
 cdef extern from "<string.h>" nogil:
     void* memset(void*, int, size_t)
+    void* memcpy(void*, const void*, size_t)
 
 cdef enum:
     OBS_LAT = 1
@@ -400,26 +402,73 @@ def lat_configure(int cls, int every, int64_t slow_ns):
     lat_slow_ns[cls] = slow_ns
 
 
-def lat_begin(bint since_spawn=False):
-    """The running G starts a request: returns (start ns, its accumulators
-    now, as bytes), what lat_end subtracts, so requests may nest.  With
-    since_spawn (a G spawned for the request) it starts at the G's birth,
-    from zero."""
-    cdef M m = getm()
+lat_class_ids = {}          # request class name -> id (gmp.latency fills it)
+lat_served = {}             # G id -> its served() Request, until the handler begins its own
+lat_register = None         # gmp.latency.class_id, for a name not seen yet
+
+
+@cython.freelist(64)
+cdef class Request:
+    """An open request of one G (gmp.latency.begin); a context manager."""
+    cdef public int status
+    cdef public bint error
+    cdef readonly int cls
+    cdef readonly uint64_t trace_id
+    cdef readonly int64_t start_ns
+    cdef bint has_base
+    cdef int64_t base[GMP_LB_N]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        if typ is not None:
+            self.error = True
+            if not self.status:
+                self.status = 500
+        lat_finish(self, self.status, self.error)
+        return False
+
+
+# What begin() returns while sampling is off: no allocation, end() ignores it.
+cdef Request lat_off_req = Request.__new__(Request)
+
+
+def lat_begin(cls, uint64_t trace_id=0, bint since_spawn=False):
+    """gmp.latency.begin: the running G starts a request of class `cls`
+    (a name).  The Request snapshots the G's accumulators, which end
+    subtracts, so requests may nest.  With since_spawn (a G spawned for
+    the request) it starts at the G's birth, from zero."""
+    cdef M m
     cdef G g
     cdef gacct_t* a
-    cdef int64_t now = gmp_nanotime()
+    cdef Request r
+    cdef int64_t now
+    m = getm()
     if m is None or m.curg is None:
         raise NoRuntime("gmp.latency.begin() needs a running G")
-    g = m.curg
-    a = &g.lacct
     if not obs_flags & OBS_LAT:
-        return now, None
+        return lat_off_req
+    c = lat_class_ids.get(cls)
+    if c is None:
+        c = lat_register(cls)
+    g = m.curg
+    if lat_served:
+        lat_served.pop(g.id, None)      # the handler records requests of its own
+    r = Request.__new__(Request)
+    r.cls = c
+    r.trace_id = trace_id
+    now = gmp_nanotime()
+    a = &g.lacct
     acct_close(a, now)
     a.held_max = 0
     if since_spawn and a.born:
-        return a.born, None
-    return now, (<char*>a.b)[:sizeof(a.b)]
+        r.start_ns = a.born
+    else:
+        r.start_ns = now
+        r.has_base = True
+        memcpy(r.base, a.b, sizeof(r.base))
+    return r
 
 
 cdef bint lat_keep(gmp_latrec_t* r, bint error) noexcept nogil:
@@ -437,39 +486,37 @@ cdef bint lat_keep(gmp_latrec_t* r, bint error) noexcept nogil:
     return True
 
 
-def lat_end(int64_t start_ns, bytes base, int cls, uint64_t trace_id, int status, bint error):
-    """The running G's request (start_ns and base from lat_begin) ends;
-    returns True if a record was appended, False if not sampled, None if
-    the ring was full."""
-    cdef M m = getm()
+def lat_end(Request req not None, int status=0, bint error=False):
+    """gmp.latency.end: closes req; True if a record was appended, False
+    if not sampled (or sampling is off), None if the ring was full."""
+    return lat_finish(req, status, error)
+
+
+cdef object lat_finish(Request req, int status, bint error):
+    cdef M m
     cdef G g
     cdef gmp_latrec_t r
-    cdef int64_t now = gmp_nanotime()
+    cdef int64_t now
     cdef int i
-    cdef const int64_t* b0 = NULL
+    if req is lat_off_req or not obs_flags & OBS_LAT or not lat_ring_ok:
+        return False
+    m = getm()
     if m is None or m.curg is None:
         raise NoRuntime("gmp.latency.end() needs a running G")
-    if base is not None:
-        if len(base) != sizeof(r.b):
-            raise ValueError("lat_end: base is not from lat_begin")
-        b0 = <const int64_t*><const char*>base
-    if not 0 <= cls < LAT_MAXCLS:
-        raise ValueError(f"bad request class id {cls}")
-    if not obs_flags & OBS_LAT or not lat_ring_ok:
-        return False
+    now = gmp_nanotime()
     g = m.curg
     acct_close(&g.lacct, now)
     memset(&r, 0, sizeof(r))
-    r.trace_id = trace_id
-    r.start_ns = start_ns
-    r.latency_ns = now - start_ns
+    r.trace_id = req.trace_id
+    r.start_ns = req.start_ns
+    r.latency_ns = now - req.start_ns
     r.gid = g.id
     r.status = status
-    r.cls = cls
+    r.cls = req.cls
     if not lat_keep(&r, error):
         return False
     for i in range(GMP_LB_N):
-        r.b[i] = g.lacct.b[i] - (b0[i] if b0 != NULL else 0)
+        r.b[i] = g.lacct.b[i] - (req.base[i] if req.has_base else 0)
     if r.b[LB_HELD] > 0:
         r.held_gid = g.lacct.held_gid
         r.held_inc = g.lacct.held_inc

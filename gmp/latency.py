@@ -67,12 +67,12 @@ ERROR, SLOW, SAMPLED = 1, 2, 4
 assert RECORD.size == _core.lat_record_size() and HEADER.size == 64
 
 _lock = threading.Lock()
-_classes = {}          # name -> id
+_classes = _core.lat_class_ids   # name -> id (begin() looks names up in C)
 _names = []            # id -> name
 _configured = set()    # ids set by configure()
 _default = (16, 20.0)  # every, slow_ms
 _drain = None
-_served = {}           # G id -> its served() request, until the handler begins its own
+_served = _core.lat_served   # G id -> its served() request, until the handler begins its own
 
 
 class Record:
@@ -161,6 +161,9 @@ def class_id(name):
     return cid
 
 
+_core.lat_register = class_id
+
+
 def class_names():
     """Request class names by id."""
     return list(_names)
@@ -178,53 +181,21 @@ def configure(name, every=None, slow_ms=None):
         _configured.add(cid)
 
 
-class Request:
-    """An open request of the running G (from begin()); end() closes it."""
-
-    __slots__ = ("base", "cls", "error", "start_ns", "status", "trace_id")
-
-    def __init__(self, cls, trace_id, start):
-        self.cls = cls
-        self.trace_id = trace_id
-        self.start_ns, self.base = start
-        self.status = 0
-        self.error = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, typ, exc, tb):
-        if typ is not None:
-            self.error = True
-            if not self.status:
-                self.status = 500
-        end(self, self.status, self.error)
-        return False
+Request = _core.Request
 
 
 def begin(cls="-", trace_id=0, since_spawn=False):
-    """The running G starts a request of class `cls`; returns a Request.
-    With since_spawn (a G spawned for this request) it counts from the G's
-    birth, run-queue wait included."""
-    cid = _classes.get(cls)
-    if cid is None:
-        cid = class_id(cls)
-    if _served:
-        g = _core.current()
-        if g is not None:
-            _served.pop(g.id, None)      # the handler records requests of its own
-    if not isinstance(trace_id, int) or not 0 <= trace_id < 1 << 64:
-        raise ValueError(f"trace_id must be an int in [0, 2**64), got {trace_id!r}")
-    return Request(cid, trace_id, _core.lat_begin(since_spawn))
+    """The running G starts a request of class `cls`; returns a Request
+    (``with`` it, or pass it to end()).  With since_spawn (a G spawned for
+    this request) it counts from the G's birth, run-queue wait included.
+    While sampling is off this costs one C call and records nothing."""
+    return _core.lat_begin(cls, trace_id, since_spawn)
 
 
 def end(req, status=0, error=False):
     """Closes `req`; True if it was recorded, False if not sampled (or
     sampling is off), None if the ring was full (counted as a drop)."""
-    if not isinstance(req, Request):
-        raise TypeError(f"end() takes the Request begin() returned, not {type(req).__name__}")
-    return _core.lat_end(req.start_ns, req.base, req.cls, req.trace_id, int(status), bool(error))
-
+    return _core.lat_end(req, status, error)
 
 
 def served(handler):
