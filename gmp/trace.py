@@ -38,6 +38,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 
 from gmp._ext import _core
 from gmp.debug import gmpdebug
@@ -287,7 +288,10 @@ def _trace_cmd(args):
     if argv is None:
         return 2
     tracer = Tracer(args.output, capacity=args.capacity)
-    with tracer:
+    with tracer, warnings.catch_warnings():
+        # The only thread alive when run_script patches threading is the
+        # drain thread, which must stay an OS thread: no news for the user.
+        warnings.filterwarnings("ignore", "gmp.monkey: 1 thread", RuntimeWarning)
         try:
             run_script(argv[0], argv[1:], duration=args.duration)
         except SystemExit as e:
