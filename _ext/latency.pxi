@@ -41,7 +41,12 @@
 # (for a G spawned per request: none, they count from its birth); lat_end()
 # subtracts the snapshot, decides whether to keep the record (errors and requests slower than
 # the class's threshold always, else 1 in `every`, per class) and appends it
-# to the record ring (gmp_lat.h) without the GIL.  A record kept 1-in-N
+# to the record ring (gmp_lat.h), whose operations need no GIL (the
+# ring's tests append from 4 threads without it: _lat_stress).  Here they
+# run with the GIL held anyway (they take well under a microsecond), so
+# that lat_enable() can replace the ring without racing a writer or the
+# drain thread; a free-threaded build would need to retire old rings
+# instead of freeing them.  A record kept 1-in-N
 # carries weight N, an always-kept one weight 1, so percentiles over the
 # records estimate those of every request.  Requests may nest (a server's
 # per-connection request around a handler's per-message ones); the holder
@@ -520,8 +525,7 @@ cdef object lat_finish(Request req, int status, bint error):
     if r.b[LB_HELD] > 0:
         r.held_gid = g.lacct.held_gid
         r.held_inc = g.lacct.held_inc
-    with nogil:
-        i = gmp_latring_put(&lat_ring, &r)
+    i = gmp_latring_put(&lat_ring, &r)
     return True if i == 0 else None
 
 
@@ -543,8 +547,7 @@ def lat_put(int cls, uint64_t trace_id, int64_t start_ns, int64_t latency_ns, in
     r.b[LB_OTHER] = latency_ns
     if not lat_keep(&r, error):
         return False
-    with nogil:
-        rc = gmp_latring_put(&lat_ring, &r)
+    rc = gmp_latring_put(&lat_ring, &r)
     return True if rc == 0 else None
 
 
@@ -558,8 +561,7 @@ def lat_take(int64_t n=LAT_TAKE):
     if buf == NULL:
         raise MemoryError()
     try:
-        with nogil:
-            k = gmp_latring_take(&lat_ring, buf, n)
+        k = gmp_latring_take(&lat_ring, buf, n)
         return (<char*>buf)[:k * sizeof(gmp_latrec_t)]
     finally:
         free(buf)
