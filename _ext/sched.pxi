@@ -545,7 +545,8 @@ cdef int ready(G g, bint next) except -1:
     g.status = GRUNNABLE
     if lat_on:
         g.readyat = gmp_nanotime()
-    if obs_flags: obs_ready(m, g)
+    if obs_flags:
+        obs_ready(m, g)
     if m is not None and m.p is p:
         if next:
             runnext_put(p, g)
@@ -609,7 +610,8 @@ cdef G newg(object fn, tuple args, dict kwargs):
     g.status = GRUNNABLE
     if lat_on:
         g.readyat = gmp_nanotime()
-    if obs_flags: obs_created(g)
+    if obs_flags:
+        obs_created(g)
     allg_add(g)
     return g
 
@@ -641,7 +643,8 @@ cdef G newproc(object fn, tuple args, dict kwargs):
 
 cdef int goexit(G g, object value, object exc) except -1:
     """Records a G's death and wakes its joiners (scheduler context)."""
-    if obs_flags: obs_exit(g)
+    if obs_flags:
+        obs_exit(g)
     g.status = GDEAD
     g._value = value
     g._exc = exc
@@ -712,7 +715,8 @@ cdef inline void set_running(M m, G g) noexcept:
     m.curg = g
     g.status = GRUNNING
     note_run(m, g)
-    if obs_flags: obs_run(m, g)
+    if obs_flags:
+        obs_run(m, g)
 
 
 cdef inline void bind_fresh(M m, G g, object glet) noexcept:
@@ -893,7 +897,8 @@ cdef int park(G g, object reason) except -1:
     g.waitreason = reason
     g.waitsince = coarsetime()
     m.p.nparks += 1
-    if obs_flags: obs_park(m, g, reason)
+    if obs_flags:
+        obs_park(m, g, reason)
     schedule_from(m, g)
     if g.wakeup == WAKE_INTERRUPT:
         g.wakeup = WAKE_OK
@@ -928,7 +933,8 @@ cdef int gosched_g(G g) except -1:
     g.status = GRUNNABLE
     if lat_on:
         g.readyat = gmp_nanotime()
-    if obs_flags: obs_yield(m, g)
+    if obs_flags:
+        obs_yield(m, g)
     local_put(m.p, g)
     schedule_from(m, g)
     return 0
@@ -1007,7 +1013,8 @@ cdef G look_elsewhere(P p, bint forced):
             if not sched.pol.steal or sched.nprocs == 1:
                 continue
             g = steal_work(p, forced)
-            if obs_flags and g is not None: obs_stolen(p, g)
+            if obs_flags and g is not None:
+                obs_stolen(p, g)
         else:
             return None
         if g is not None:
