@@ -13,6 +13,9 @@
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
     blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
     fork.pxi     what a forked child keeps of a running runtime
+    latency.pxi  per-G latency accounting, the request-record ring, the
+                 transition hooks (obs_*) the scheduler calls
+    trace.pxi    per-M rings of scheduler trace events
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
@@ -112,6 +115,8 @@ include "waitq.pxi"
 include "timers.pxi"
 include "netpoll.pxi"
 include "policy.pxi"
+include "latency.pxi"
+include "trace.pxi"
 include "sched.pxi"
 include "sysmon.pxi"
 include "chan.pxi"

@@ -35,6 +35,8 @@ cdef class BlockingJob:
 
     def run(self):
         """Runs the call on the calling (helper) thread, then wakes the G."""
+        if obs_flags:
+            obs_blocking(self.g, True)
         try:
             if self.kwargs:
                 self.value = self.fn(*self.args, **self.kwargs)
@@ -43,6 +45,8 @@ cdef class BlockingJob:
         except BaseException as e:
             self.exc = e
         self.fn = self.args = self.kwargs = None
+        if obs_flags:
+            obs_blocking(self.g, False)
         self.complete()
 
     cdef void complete(self) noexcept:

@@ -562,9 +562,13 @@ cdef int netpoll_wait(P p, int64_t timeout_ns) except -1:
     then readies the Gs whose fds became ready."""
     cdef epoll_event events[NETPOLL_EVENTS]
     cdef int n
+    if obs_flags:
+        obs_idle(p)
     with nogil:
         n = gmp_epoll_wait_ns(p.epfd, events, NETPOLL_EVENTS, timeout_ns)
         p.wake_ns = gmp_nanotime()      # GIL-wait learning (sysmon.pxi)
+    if obs_flags:
+        obs_woke(p)
     p.lastpoll = p.schedtick
     if n < 0 and errno == EINTR:
         # A signal: run its Python handlers now (they may ready Gs), or an

@@ -250,6 +250,7 @@ cdef class G:
     cdef bint in_allg
     cdef bint iowoke            # its last park was an I/O wait (see "Spawn hand-off")
     cdef readonly int64_t parent_id
+    cdef gacct_t lacct          # latency accounting (latency.pxi)
 
     def __dealloc__(self):
         waitq_free(&self.joinq)
@@ -392,6 +393,7 @@ cdef class P:
     cdef readonly int64_t nfds         # fds registered with epfd (netpoll.pxi)
     cdef uint32_t lastpoll             # schedtick of the last netpoll
     cdef readonly int64_t npollready   # Gs readied by the netpoller
+    cdef pacct_t lacct                 # latency attribution (latency.pxi)
 
     def __cinit__(self, int id):
         self.id = id
@@ -746,6 +748,8 @@ cdef int goready(G g, uint64_t ticket, int how, object val, int idx, bint next,
     g.status = GRUNNABLE
     if lat_on:
         g.readyat = gmp_nanotime()
+    if obs_flags:
+        obs_ready(getm(), g)
     put_home(g, next)
     return 1
 
@@ -795,6 +799,8 @@ cdef G newg(object fn, tuple args, dict kwargs):
     g.status = GRUNNABLE
     if lat_on:
         g.readyat = gmp_nanotime()
+    if obs_flags:
+        obs_created(g)
     allg_add(g)
     return g
 
@@ -846,6 +852,8 @@ cdef bint handoff(M m, G g) noexcept:
 
 cdef int goexit(G g, object value, object exc) except -1:
     """Records a G's death and wakes its joiners (scheduler context)."""
+    if obs_flags:
+        obs_exit(g)
     g.status = GDEAD
     g.ticket += 1               # invariant 3: no registration outlives the G
     g._value = value
@@ -928,6 +936,8 @@ cdef inline void set_running(M m, G g) noexcept:
     m.curg = g
     g.status = GRUNNING
     note_run(m, g)
+    if obs_flags:
+        obs_run(m, g)
 
 
 cdef inline bint entry_runnable(G g) noexcept:
@@ -1166,6 +1176,8 @@ cdef int park_prepare(M m, G g, object reason) except -1:
     g.waitsince = coarsetime()
     g.iowoke = False
     m.p.nparks += 1
+    if obs_flags:
+        obs_park(m, g, reason)
     return 0
 
 
@@ -1220,6 +1232,8 @@ cdef int gosched_g(G g) except -1:
     g.status = GRUNNABLE
     if lat_on:
         g.readyat = gmp_nanotime()
+    if obs_flags:
+        obs_yield(m, g)
     local_put(m.p, g)
     schedule_from(m, g)
     return 0
@@ -1298,6 +1312,8 @@ cdef G look_elsewhere(P p, bint forced):
             if not sched.pol.steal or sched.nprocs == 1:
                 continue
             g = steal_work(p, forced)
+            if obs_flags and g is not None:
+                obs_stolen(p, g)
         else:
             return None
         if g is not None:

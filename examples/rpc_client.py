@@ -1,6 +1,6 @@
 """Drive an RPC example server with many concurrent connections, on gmp.
 
-    python examples/rpc_client.py PORT [--conns 1000] [--calls 5] [--sleep 0.2]
+    python examples/rpc_client.py PORT [--conns 1000] [--calls 5] [--sleep 0.2] [--spin MS]
 
 Each connection is a G that makes `calls` requests (add, echo, then a
 sleep(`sleep`)) and checks every reply.  Prints the wall time, the number of
@@ -41,9 +41,21 @@ def client(port, i, calls, nap, tids, wg):
         wg.done()
 
 
-def main(port, conns, calls, nap):
+def spinner(port, ms, every):
+    """Calls spin(ms) every `every` seconds: CPU spikes on the server."""
+    with net.dial(("127.0.0.1", port), timeout=30) as conn:
+        k = 0
+        while True:
+            gmp.sleep(every)
+            call(conn, k, "spin", ms)
+            k += 1
+
+
+def main(port, conns, calls, nap, spin_ms=0):
     tids, wg = set(), gmp.WaitGroup()
     gs = []
+    if spin_ms:
+        gmp.go(spinner, port, spin_ms, 0.5)
     t0 = time.monotonic()
     for i in range(conns):
         wg.add(1)
@@ -59,10 +71,12 @@ if __name__ == "__main__":
     ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--sleep", type=float, default=0.2)
+    ap.add_argument("--spin", type=float, default=0, metavar="MS",
+                    help="also call spin(MS) (server CPU work) every 0.5 s on one more connection")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    wall, nthreads, failed = gmp.run(main, a.port, a.conns, a.calls, a.sleep)
+    wall, nthreads, failed = gmp.run(main, a.port, a.conns, a.calls, a.sleep, a.spin)
     print(f"{a.conns} connections x {a.calls * 2 + 2} calls in {wall:.2f} s; "
           f"server threads seen: {nthreads}; failed: {failed}; "
           f"sleeps overlapped: {wall < a.conns * a.sleep / 4}")

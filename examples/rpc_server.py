@@ -3,7 +3,9 @@
     python examples/rpc_server.py [PORT] [--procs N]
 
 Same protocol and methods as rpc_socketserver.py (see rpcproto.py), written
-directly against gmp.net.  Raises its soft open-file limit to the hard limit
+directly against gmp.net.  Each call is a gmp.latency request classed by its
+method: run with GMPDEBUG=latency=FILE and read FILE with
+``gmp latency report``.  Raises its soft open-file limit to the hard limit
 at start-up so that 10 000 concurrent connections fit.  Prints "ready PORT".
 """
 import argparse
@@ -16,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rpcproto  # noqa: E402
 
 import gmp  # noqa: E402
-from gmp import net  # noqa: E402
+from gmp import latency, net  # noqa: E402
 
 
 METHODS = rpcproto.methods(gmp.sleep)
@@ -28,7 +30,12 @@ def handle(conn, addr):
             req = rpcproto.read_frame(conn.recv)
             if req is None:
                 return
-            conn.sendall(rpcproto.encode(rpcproto.dispatch(METHODS, req)))
+            # One latency record per call, classed by method (recorded only
+            # while sampling is on: GMPDEBUG=latency=FILE, gmp.latency).
+            with latency.begin(str(req.get("method"))) as rec:
+                reply = rpcproto.dispatch(METHODS, req)
+                rec.status = 500 if "error" in reply else 200
+                conn.sendall(rpcproto.encode(reply))
     except (ConnectionError, ValueError):
         pass
     finally:

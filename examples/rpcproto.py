@@ -8,6 +8,7 @@ library, so the socketserver example stays free of gmp.
 import json
 import struct
 import threading
+import time
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 20
@@ -57,9 +58,19 @@ def methods(sleep):
     def nap(seconds):
         sleep(seconds)
         return seconds
+
+    def spin(ms):
+        """Pure-Python CPU work for `ms` milliseconds: holds its thread."""
+        end = time.perf_counter() + ms / 1000.0
+        n = 0
+        while time.perf_counter() < end:
+            n += 1
+        return n
+
     return {
         "add": lambda a, b: a + b,
         "echo": lambda x: x,
         "sleep": nap,
+        "spin": spin,
         "whoami": threading.get_native_id,   # the OS thread serving the call
     }

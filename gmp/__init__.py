@@ -65,6 +65,8 @@ Networking and blocking calls
     gmp.dump(file=None): every G with its state and stack, like Go's dump.
     gmp.net, gmp.monkey, gmp.profile, gmp.flame: networking, drop-in
         patching, the G-aware sampler, flame graphs and the A/B diff.
+    gmp.latency, gmp.trace: per-request latency records with a breakdown of
+        where the time went, and a scheduler trace for Perfetto.
 
 Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,

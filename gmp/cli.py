@@ -29,7 +29,8 @@ def _version(args):
 
 # (module, function) pairs that add their subcommands to a subparsers object.
 _TOP = [("gmp.monkey", "add_parser"), ("gmp.profile", "add_parser"),
-        ("gmp.flame.cli", "add_flame_parser"), ("gmp.doctor", "add_parser")]
+        ("gmp.flame.cli", "add_flame_parser"), ("gmp.doctor", "add_parser"),
+        ("gmp.latency", "add_parser"), ("gmp.trace", "add_parser")]
 _BENCH = [("gmp.bench.steal_vs_global", "add_parser")]
 
 

@@ -47,6 +47,7 @@ import os
 import socket
 import time
 
+from gmp import latency as _latency
 from gmp import tcpstats
 from gmp._ext import _core
 from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep
@@ -245,6 +246,7 @@ def serve(listener, handler, per_m=None):
     others accept, and handlers start on the accepting M.  (EPOLLEXCLUSIVE
     would wake only one loop, but may leave the event with the stalled M's
     epoll; the extra wake-ups are the price of never stalling.)"""
+    handler = _latency.served(handler)        # a request per connection G (gmp.latency)
     nprocs = _core.nprocs()
     me = _core.current()
     extra = []

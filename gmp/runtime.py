@@ -56,6 +56,20 @@ def default_procs():
     return n if n is not None else len(os.sched_getaffinity(0))
 
 
+def _observers():
+    """The GMPDEBUG trace=FILE / latency=FILE recorders, started (imported
+    only when asked for: a plain run does not pay for loading them)."""
+    debug = gmpdebug()
+    out = []
+    if "trace" in debug:
+        from gmp import trace
+        out.append(trace.from_gmpdebug())
+    if "latency" in debug:
+        from gmp import latency
+        out.append(latency.from_gmpdebug())
+    return [o for o in out if o is not None]
+
+
 def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None, pin=None,
         **kwargs):
     """Run ``main(*args, **kwargs)`` as the main G and return its result.
@@ -100,9 +114,12 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     signame = gmpdebug().get("dumpsignal")
     if signame and threading.current_thread() is threading.main_thread():
         restore = install_dump_signal(signame)
+    observers = _observers()
     try:
         return _core.run(main, args, kwargs, procs, policy, bool(abort_on_error), sysmon,
                          placements, kill_grace)
     finally:
+        for o in observers:
+            o.stop()
         if restore is not None:
             restore()
