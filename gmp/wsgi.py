@@ -100,8 +100,10 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from gmp import net
+from gmp import policy as _policy
 from gmp._ext import _core
 from gmp._ext._core import Event, NetClosed, PollDesc, Semaphore
+from gmp.pool import Rejected
 
 __all__ = ["BodyTooLarge", "Server", "serve"]
 
@@ -116,7 +118,7 @@ _HOP_BY_HOP = frozenset(("keep-alive", "proxy-authenticate", "proxy-authorizatio
 _NO_BODY_STATUS = frozenset((204, 304))
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
             417: "Expectation Failed", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error"}
+            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class BodyTooLarge(ValueError):
@@ -129,10 +131,17 @@ class _BadRequest(Exception):
         self.status = status
 
 
-def _spawn_request(fn, *args):
-    """Every request (and the first one of each connection) starts here as
-    a fresh G: the single hook for an admission policy."""
-    return _core.go(fn, *args)
+def _spawn_request(c):
+    """Every request (and the first one of each connection) starts here, as
+    a fresh G under the go and global policies, or as a task of the pooled
+    policy in force (gmp.policy: tars, sofa), keyed by the connection so
+    that a keyed pool serves one connection's requests in order.  A full
+    pool answers 503 and closes the connection; a request G reads its own
+    request, so there is no deadline to give the pool yet."""
+    try:
+        _policy.submit(c.run, key=c.fd)
+    except Rejected:
+        c.fail(503, "server busy")
 
 
 _date_cache = [0, ""]
@@ -405,7 +414,7 @@ class _Conn:
         if not keep:
             self.close()
         elif self.pending:
-            _spawn_request(self.run)          # pipelined: a fresh G per request
+            _spawn_request(self)          # pipelined: a fresh G per request
         else:
             srv = self.srv
             srv.idle(self, srv.header_timeout if self.in_headers() else srv.keepalive)
@@ -576,7 +585,7 @@ class Server:
             delay = 0.0
             c = _Conn(self, conn, addr, base)
             self.conns.add(c)
-            _spawn_request(c.run)
+            _spawn_request(c)
 
     def idle(self, c, timeout):
         """Parks connection c (no G) until it is readable or `timeout` passes."""
@@ -608,7 +617,7 @@ class Server:
                 for fd, _ in events:
                     c = idle.pop(fd, None)
                     if c is not None:
-                        _spawn_request(c.run)
+                        _spawn_request(c)
                 if not events:
                     pd.wait_read()
         except NetClosed:
