@@ -1,7 +1,9 @@
 """The ``gmp`` command line (also ``python -m gmp``).
 
 Subcommands register themselves from the module that implements them, so
-this file only wires argparse together:
+this file wires argparse together and holds only ``gmp run`` (whose work is
+gmp.monkey.run_script) and the script-argument parsing it shares with
+``gmp profile``:
 
     gmp run SCRIPT [ARGS...]         run an unmodified script on gmp (monkey patched)
     gmp bench steal-vs-global ...    the scheduling-policy comparison
@@ -13,6 +15,40 @@ Each handler returns the process exit code.
 import argparse
 import importlib
 import sys
+
+
+def script_argv(args, command):
+    """The script and its arguments from an argparse REMAINDER (a leading
+    "--" dropped); None, after saying so, if there is no script."""
+    argv = list(args.script)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print(f"gmp {command}: give a script to run: gmp {command} [options] [--] script.py [args...]",
+              file=sys.stderr)
+        return None
+    return argv
+
+
+def _run_cmd(args):
+    from gmp.monkey import run_script
+
+    argv = script_argv(args, "run")
+    if argv is None:
+        return 2
+    run_script(argv[0], argv[1:], procs=args.procs)
+    return 0
+
+
+def _add_run_parser(subparsers):
+    p = subparsers.add_parser(
+        "run", help="run an unmodified script on gmp, monkey patched",
+        description="Patch the standard library (gmp.monkey.patch_all) and run "
+                    "SCRIPT as __main__ in the main G.")
+    p.add_argument("--procs", type=int, help="number of Ms (default GMPMAXPROCS or CPUs)")
+    p.add_argument("script", nargs=argparse.REMAINDER, help="script.py [args...]")
+    p.set_defaults(func=_run_cmd)
+    return p
 
 
 def _version(args):
@@ -28,7 +64,7 @@ def _version(args):
 
 
 # (module, function) pairs that add their subcommands to a subparsers object.
-_TOP = [("gmp.monkey", "add_parser"), ("gmp.profile", "add_parser"),
+_TOP = [("gmp.profile", "add_parser"),
         ("gmp.flame.cli", "add_flame_parser")]
 _BENCH = [("gmp.bench.steal_vs_global", "add_parser")]
 
@@ -48,6 +84,7 @@ def build_parser():
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH")
     bench_sub.required = True
     _register(bench_sub, _BENCH)
+    _add_run_parser(sub)
     _register(sub, _TOP)
     return parser
 

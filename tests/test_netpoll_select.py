@@ -293,10 +293,10 @@ def test_outside_a_g_the_stdlib_answers():
     # thread); gmp.monkey's functions are usable without patching.
     a, b = socket.socketpair()
     try:
-        assert gmp.monkey.select([a], [a], [], 0) == ([], [a], [])
+        assert gmp.monkey.select.select([a], [a], [], 0) == ([], [a], [])
         b.send(b"x")
-        assert gmp.monkey.select([a], [], [], 5) == ([a], [], [])
-        p = gmp.monkey._GPoll()
+        assert gmp.monkey.select.select([a], [], [], 5) == ([a], [], [])
+        p = gmp.monkey.select._GPoll()
         p.register(a, select.POLLIN)
         assert p.poll(1000) == [(a.fileno(), select.POLLIN)]
         with gmp.monkey.GSelector() as sel:

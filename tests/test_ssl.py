@@ -379,7 +379,7 @@ def test_ssl_imported_and_context_made_before_patching(certs):
             warnings.simplefilter("always")
             gmp.monkey.patch_all()
         assert not [x for x in w if "ssl." in str(x.message)], [str(x.message) for x in w]
-        from gmp._ssl import GSSLSocket
+        from gmp.monkey.ssl import GSSLSocket
         assert CCTX.sslsocket_class is GSSLSocket and SCTX.sslsocket_class is GSSLSocket
         def main():
             ls = echo_server()

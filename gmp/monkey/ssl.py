@@ -1,9 +1,9 @@
-"""gmp._ssl: the cooperative ssl.SSLSocket that gmp.monkey.patch_ssl()
+"""gmp.monkey.ssl: the cooperative ssl.SSLSocket that gmp.monkey.patch_ssl()
 installs as ``ssl.SSLContext.sslsocket_class``.
 
 The stdlib's SSLSocket waits inside C: each _ssl call (handshake, read,
 write, shutdown) polls the fd with the socket's timeout.  GSSLSocket keeps
-the fd non-blocking instead - it is also a gmp.monkey.GSocket, whose C-level
+the fd non-blocking instead - it is also a gmp.monkey.socket.GSocket, whose C-level
 timeout is always 0 and whose settimeout()/setblocking() are emulated - so
 every _ssl call returns at once, raising SSLWantReadError/SSLWantWriteError
 when it would block.  The methods that call into _ssl retry on those,
@@ -28,7 +28,7 @@ import socket as _socket_mod
 import ssl
 from time import monotonic as _monotonic
 
-from gmp.monkey import GSocket
+from gmp.monkey.socket import GSocket
 
 __all__ = ["GSSLSocket"]
 
