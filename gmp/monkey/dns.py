@@ -2,27 +2,24 @@
 gethostbyname(_ex), gethostbyaddr, getnameinfo) run on the gmp.blocking pool
 inside a G, so a slow DNS answer parks only the G; outside a G they are the
 stdlib's.  ``resolve_for_connect`` is what GSocket.connect uses for a host
-name, so that connect() never resolves on the M either.
+name, so that connect() never resolves on the M either.  getaddrinfo and
+the resolving are gmp.netcore's, shared with gmp.net.
 """
-import _socket
 import socket as _socket_mod
 
 from gmp._ext import _core
 from gmp.blocking import blocking
+from gmp.netcore import getaddrinfo as netcore_getaddrinfo
+from gmp.netcore import resolve
 
 _current = _core.current
 NAMES = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo")
 
 
 def resolve_for_connect(address, family, type_):
-    host = address[0]
-    try:
-        _socket.inet_pton(family, host)
-        return address
-    except (OSError, TypeError, ValueError):
-        pass
-    infos = getaddrinfo(host, address[1], family, type_)
-    return infos[0][4] if infos else address
+    """The sockaddr connect() should use for `address` (one resolver for
+    gmp.net and the patched socket: gmp.netcore.resolve)."""
+    return resolve(address, family, type_)[1]
 
 
 def on_pool(name):
@@ -37,4 +34,4 @@ def on_pool(name):
     return call
 
 
-getaddrinfo = on_pool("getaddrinfo")
+getaddrinfo = netcore_getaddrinfo

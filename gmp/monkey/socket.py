@@ -13,23 +13,29 @@ import _socket
 import os
 import select as _select_mod
 import socket as _socket_mod
+from functools import partial
 from time import monotonic as _monotonic
 
 from gmp._ext import _core
 from gmp._ext._core import PollDesc
 from gmp._ext._core import pd_registered as _pd_registered
 from gmp.monkey.dns import resolve_for_connect as _resolve_for_connect
+from gmp.netcore import check_timeout, finish_connect, retry
 
 _current = _core.current
 _real_socket = _socket_mod.socket
 _real_poll = _select_mod.poll
 _POLLIN = _select_mod.POLLIN
 _POLLOUT = _select_mod.POLLOUT
-_EAGAIN = (BlockingIOError, InterruptedError)
 
 
 def _timed_out():
     return _socket_mod.timeout("timed out")
+
+
+def _reraise(err):
+    # The wait of a socket whose timeout is 0: the would-block error is the answer.
+    raise err
 
 
 class GSocket(_real_socket):
@@ -45,11 +51,7 @@ class GSocket(_real_socket):
 
     # timeout / blocking mode, emulated on top of a non-blocking fd
     def settimeout(self, value):
-        if value is not None:
-            value = float(value)
-            if value < 0:
-                raise ValueError("Timeout value out of range")
-        self._gtimeout = value
+        self._gtimeout = check_timeout(value)
 
     def gettimeout(self):
         return self._gtimeout
@@ -87,16 +89,17 @@ class GSocket(_real_socket):
         except TimeoutError:
             raise _timed_out() from None
 
-    def _io(self, write, fn, *args):
+    def _waiter(self, write):
+        """netcore.retry's wait for one call, under this socket's timeout
+        (one deadline for the whole call, as the stdlib's)."""
         t = self._gtimeout
+        if t == 0.0:
+            return _reraise
         deadline = None if t is None else _monotonic() + t
-        while True:
-            try:
-                return fn(self, *args)
-            except _EAGAIN:
-                if t == 0.0:
-                    raise
-            self._wait(write, deadline)
+        return lambda _err: self._wait(write, deadline)
+
+    def _io(self, write, fn, *args):
+        return retry(partial(fn, self, *args), self._waiter(write))
 
     def recv(self, *args):
         return self._io(False, _real_socket.recv, *args)
@@ -125,16 +128,10 @@ class GSocket(_real_socket):
     def sendall(self, data, flags=0):
         view = memoryview(data).cast("B")
         total = len(view)
-        t = self._gtimeout
-        deadline = None if t is None else _monotonic() + t
+        wait = self._waiter(True)
         sent = 0
         while sent < total:
-            try:
-                sent += _real_socket.send(self, view[sent:], flags)
-            except _EAGAIN:
-                if t == 0.0:
-                    raise
-                self._wait(True, deadline)
+            sent += retry(partial(_real_socket.send, self, view[sent:], flags), wait)
 
     def _accept(self):
         return self._io(False, _real_socket._accept)
@@ -154,12 +151,9 @@ class GSocket(_real_socket):
         if isinstance(address, tuple) and len(address) >= 2 and self.family in (
                 _socket.AF_INET, _socket.AF_INET6):
             address = _resolve_for_connect(address, self.family, self.type)
-        err = _real_socket.connect_ex(self, address)
-        if err in (115, 11) and self._gtimeout != 0.0:   # EINPROGRESS, EAGAIN
-            t = self._gtimeout
-            self._wait(True, None if t is None else _monotonic() + t)
-            err = self.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
-        return err
+        t = self._gtimeout
+        wait = None if t == 0.0 else partial(self._wait, True, None if t is None else _monotonic() + t)
+        return finish_connect(_real_socket.connect_ex(self, address), self, wait)
 
     def sendfile(self, file, offset=0, count=None):
         return self._sendfile_use_send(file, offset, count)

@@ -6,8 +6,9 @@ write, shutdown) polls the fd with the socket's timeout.  GSSLSocket keeps
 the fd non-blocking instead - it is also a gmp.monkey.socket.GSocket, whose C-level
 timeout is always 0 and whose settimeout()/setblocking() are emulated - so
 every _ssl call returns at once, raising SSLWantReadError/SSLWantWriteError
-when it would block.  The methods that call into _ssl retry on those,
-waiting in between with GSocket._wait: parked on the netpoller inside a G,
+when it would block.  The methods that call into _ssl retry on those
+(gmp.netcore.retry, the loop every gmp socket uses), waiting in between
+with GSocket._wait: parked on the netpoller inside a G,
 poll(2) on a plain thread.  As in _ssl.c, one deadline covers one call (a
 whole handshake, one read, one write), expiry raises socket.timeout with the
 stdlib's message, and a timeout of 0 lets the SSLWant*Error through.
@@ -26,9 +27,11 @@ after, ssl.SSLSocket already derives from GSocket.
 """
 import socket as _socket_mod
 import ssl
+from functools import partial
 from time import monotonic as _monotonic
 
 from gmp.monkey.socket import GSocket
+from gmp.netcore import retry
 
 __all__ = ["GSSLSocket"]
 
@@ -49,22 +52,17 @@ class GSSLSocket(*_bases):
         message ("handshake", "read", "write"; None: by the direction)."""
         t = self.gettimeout() if timeout is _UNSET else timeout
         deadline = None if t is None else _monotonic() + t
-        while True:
-            try:
-                return fn(*args)
-            except _WantRead:
-                if t == 0.0:
-                    raise
-                write = False
-            except _WantWrite:
-                if t == 0.0:
-                    raise
-                write = True
+
+        def wait(err):
+            if t == 0.0:
+                raise err
+            write = isinstance(err, _WantWrite)
             try:
                 self._wait(write, deadline)
             except TimeoutError:
                 what = op or ("write" if write else "read")
                 raise _socket_mod.timeout(f"The {what} operation timed out") from None
+        return retry(partial(fn, *args), wait, (_WantRead, _WantWrite))
 
     def do_handshake(self, block=False):
         self._check_connected()
