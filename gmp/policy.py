@@ -52,7 +52,6 @@ Built-ins
              batches, no stealing.
 """
 import dataclasses
-import os
 
 __all__ = ["Policy", "register", "get", "names", "resolve"]
 
@@ -117,7 +116,8 @@ def resolve(policy=None):
     if isinstance(policy, Policy):
         return policy
     if policy is None:
-        policy = os.environ.get("GMPPOLICY") or "go"
+        from gmp import settings
+        policy = settings.get("GMPPOLICY")
     if not isinstance(policy, str):
         raise TypeError(f"policy must be a name or a gmp.policy.Policy, not {type(policy).__name__}")
     return get(policy)

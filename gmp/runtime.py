@@ -5,34 +5,22 @@ defaults to ``GMPMAXPROCS`` when set, else to the number of CPUs this process
 may run on (its affinity mask, not the machine's CPU count).  ``policy`` is
 a gmp.policy.Policy or the name of one; it defaults to ``GMPPOLICY`` or
 "go".  Bad values are rejected here, before any thread starts, with a
-message naming the setting.
+message naming the setting; environment variables are read through
+gmp.settings, the one table of them.
 """
 import os
 import threading
 
 from gmp import policy as _policy
+from gmp import settings
 from gmp import sysmon as _sysmon
 from gmp import topology as _topology
 from gmp._ext import _core
-from gmp.debug import gmpdebug, install_dump_signal
-
-
-def env_positive_int(name):
-    """The positive integer in environment variable `name`, or None if unset."""
-    env = os.environ.get(name)
-    if not env:
-        return None
-    try:
-        n = int(env)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {env!r}")
-    return n
+from gmp.debug import install_dump_signal
 
 
 def default_procs():
-    n = env_positive_int("GMPMAXPROCS")
+    n = settings.get("GMPMAXPROCS")
     return n if n is not None else len(os.sched_getaffinity(0))
 
 
@@ -72,7 +60,7 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     elif sysmon is False:
         sysmon = None
     restore = None
-    signame = gmpdebug().get("dumpsignal")
+    signame = settings.debug()["dumpsignal"]
     if signame and threading.current_thread() is threading.main_thread():
         restore = install_dump_signal(signame)
     try:

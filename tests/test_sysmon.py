@@ -8,7 +8,7 @@ import time
 import pytest
 
 import gmp
-from gmp import sysmon
+from gmp import settings, sysmon
 from gmp._ext import _core
 
 # Go's runtime/proc.go schedtrace (non-detailed), as DESIGN.md prints it.
@@ -18,12 +18,12 @@ SCHED_RE = re.compile(
 
 
 def test_parse_gmpdebug_like_godebug():
-    assert sysmon.parse_gmpdebug("schedtrace=1000,scheddetail=1") == {
-        "schedtrace": 1000, "scheddetail": 1}
-    assert sysmon.parse_gmpdebug("gctrace=1, schedtrace=5 ,schedtrace=7") == {"schedtrace": 7}
-    assert sysmon.parse_gmpdebug("") == {}
+    assert settings.parse_gmpdebug("schedtrace=1000,scheddetail=1") == {
+        "schedtrace": 1000, "scheddetail": True}
+    assert settings.parse_gmpdebug("gctrace=1, schedtrace=5 ,schedtrace=7") == {"schedtrace": 7}
+    assert settings.parse_gmpdebug("") == {}
     with pytest.raises(ValueError, match="schedtrace"):
-        sysmon.parse_gmpdebug("schedtrace=fast")
+        settings.parse_gmpdebug("schedtrace=fast")
 
 
 def test_config_from_env_off():
