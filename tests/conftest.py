@@ -28,7 +28,11 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The test modules live in one folder per area (core, net, monkey, ...) and
+# import the shared modules here (helpers, patched) by name.  Only tests/
+# goes on sys.path, never the repository root: gmp must come from the
+# install being tested (editable, or the wheel in .ci/run's second run).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gmp  # noqa: E402
 

@@ -1,12 +1,17 @@
-"""Helpers shared by the test modules (imported as ``helpers``: pytest puts
-``tests/`` on ``sys.path``)."""
+"""Helpers shared by the test modules (imported as ``helpers``: the
+conftest puts ``tests/`` on ``sys.path``)."""
 import math
+import os
 import threading
 import time
 
 import pytest
 
 import gmp
+
+# The folder holding tests/ and examples/: the repository root, or the
+# temporary folder .ci/run copies them to for the installed-package run.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Lower bounds on timer durations allow this much early wake-up (clock and
 # epoll millisecond granularity); upper bounds are deliberately generous.

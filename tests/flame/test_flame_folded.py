@@ -1,8 +1,8 @@
 """py-spy raw folded format: grammar, real py-spy files, round trips.
 
-tests/data/pyspy_threads_subprocesses.txt and tests/data/pyspy_plain.txt are
+tests/flame/data/pyspy_threads_subprocesses.txt and tests/flame/data/pyspy_plain.txt are
 real, unedited py-spy 0.4.3 output (CPython 3.11.7, Linux) of
-tests/data/pyspy_app.py, recorded with
+tests/flame/data/pyspy_app.py, recorded with
 
     py-spy record --format raw --threads --idle --subprocesses -r 20 -o ... -- python pyspy_app.py
     py-spy record --format raw --idle -r 20 -o ... -- python pyspy_app.py
