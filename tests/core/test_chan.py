@@ -2,7 +2,7 @@
 import pytest
 
 import gmp
-from helpers import Stopwatch, assert_took, check_no_loss, spin_until, try_recv_spin
+from helpers import Stopwatch, assert_took, check_no_loss, wait_until, try_recv_spin
 
 
 def test_cap_len_and_closed(grun):
@@ -81,7 +81,7 @@ def test_try_send_hands_a_value_to_a_parked_receiver(grun):
     def main():
         ch = gmp.Chan()
         g = gmp.go(ch.recv)
-        spin_until(lambda: ch.try_send("handed"))
+        wait_until(lambda: ch.try_send("handed"))
         assert g.result() == "handed"
 
     grun(main)
@@ -337,7 +337,7 @@ def test_values_are_never_lost_when_timeouts_race_hand_offs(grun, cap, style):
 
 def test_try_ops_under_contention_lose_nothing(grun):
     def try_send_spin(ch, v):
-        spin_until(lambda: ch.try_send(v))
+        wait_until(lambda: ch.try_send(v))
 
     def try_recv_or_closed(ch):
         while True:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import gmp
-from helpers import SLACK, Stopwatch, assert_took, home_checker, spin_until
+from helpers import SLACK, Stopwatch, assert_took, home_checker, wait_until
 
 
 def test_run_returns_main_result_and_passes_arguments(grun):
@@ -239,7 +239,7 @@ def test_g_state_follows_its_life(procs):
         if procs == 1:  # main has not yielded: g cannot have started
             assert "new" in str(g.state).lower()
         ready.recv()
-        spin_until(lambda: "waiting" in str(g.state).lower())
+        wait_until(lambda: "waiting" in str(g.state).lower())
         assert not g.dead
         gate.send("go on")
         assert "running" in g.result()
@@ -260,7 +260,7 @@ def test_gosched_lets_another_g_run(grun):
     def main():
         flag = []
         gmp.go(flag.append, 1)
-        spin_until(lambda: flag)
+        wait_until(lambda: flag)
 
     grun(main)
 
@@ -271,7 +271,7 @@ def test_gosched_ping_pong_between_two_gs(grun):
 
     def player(me):
         for _ in range(rounds):
-            spin_until(lambda: turn[0] % 2 == me)
+            wait_until(lambda: turn[0] % 2 == me)
             turn[0] += 1
 
     def main():

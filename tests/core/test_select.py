@@ -3,7 +3,7 @@ closed channels, and no lost values across Ms."""
 import pytest
 
 import gmp
-from helpers import Stopwatch, assert_took, chi2_uniform, spin_until
+from helpers import Stopwatch, assert_took, chi2_uniform, wait_until
 
 TRIALS = 3000
 # Fail only when the observed counts are this unlikely under a uniform choice:
@@ -229,7 +229,7 @@ def test_default_select_polling_sees_a_parked_sender(grun):
                 got.append((value, ok))
             return got
 
-        spin_until(poll)
+        wait_until(poll)
         return got
 
     assert grun(main) == [("polled", True)]

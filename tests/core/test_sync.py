@@ -8,7 +8,7 @@ Once.do(fn), Cond(mutex).wait/signal/broadcast, Semaphore(n).acquire/release
 import pytest
 
 import gmp
-from helpers import SLACK, spin_until
+from helpers import SLACK, wait_until
 
 
 class Occupancy:
@@ -258,7 +258,7 @@ def test_rwmutex_waiting_writer_is_not_starved_by_new_readers(grun):
                 rw.runlock()
 
         gs = [gmp.go(reader) for _ in range(n_readers)]
-        spin_until(lambda: state["reads"] >= 4 * n_readers)
+        wait_until(lambda: state["reads"] >= 4 * n_readers)
         state["writer_waiting"] = True
         rw.lock()
         state["writer_waiting"] = False
@@ -326,7 +326,7 @@ def _park_cond_waiters(n):
         with mu:
             return state["waiting"] == n
 
-    spin_until(all_waiting)
+    wait_until(all_waiting)
     return mu, cond, woke
 
 

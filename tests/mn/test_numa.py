@@ -16,7 +16,7 @@ import gmp
 from gmp import policy as gpolicy
 from gmp import topology
 from gmp._ext import _core
-from conftest import wait_until
+from helpers import wait_until
 from test_topology import fake_sysfs
 
 N0 = N1 = 200

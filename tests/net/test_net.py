@@ -11,7 +11,7 @@ import pytest
 
 import gmp
 from gmp import net
-from conftest import parked, wait_until
+from helpers import parked, wait_until
 
 LOOP = ("127.0.0.1", 0)
 

@@ -8,7 +8,7 @@ import pytest
 
 import gmp
 from gmp._ext._core import NetClosed, PollDesc
-from conftest import parked, wait_until
+from helpers import parked, wait_until
 
 
 def pair():
