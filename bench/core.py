@@ -478,7 +478,7 @@ def family_status():
         try:
             FAMILY_CHECK.get(fam, lambda: None)()
             out[fam] = ""
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a peer that cannot run is reported as unavailable
             out[fam] = f"{type(e).__name__}: {e}"
     return out
 
@@ -490,7 +490,7 @@ def run_one(impl, n):
         with _util.gc_off():
             ns = impl.fn(n)
         return ns / n
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - one failing implementation must not end the whole run
         impl.error = f"{type(e).__name__}: {e}"
         _util.progress(f"  ERROR {impl.label}: {impl.error}")
         return None
@@ -742,7 +742,7 @@ def sleeper_rows(sl):
              "uvloop": "uvloop task + sleep"}
     rows = []
     for impl, r in sl.items():
-        def f(key, fmt):
+        def f(key, fmt, r=r):
             return fmt.format(r[key]) if key in r else "-"
         rows.append((label[impl], f("rss_per_parked_g", "{:,.0f}"), f("spawn_ns_per_g", "{:,.0f}"),
                      f("p50_ms", "{:.1f}"), f("p99_ms", "{:.1f}"), f("max_ms", "{:.1f}"),

@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import gmp  # noqa: E402
-from gmp import net  # noqa: E402
+import gmp
+from gmp import net
 
 
 def handle(conn, addr):

@@ -61,7 +61,7 @@ def _signal_name(text):
     name = text.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    if not isinstance(getattr(signal, name, None), signal.Signals):
+    if name not in signal.Signals.__members__:
         raise ValueError
     return name
 

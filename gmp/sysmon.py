@@ -36,6 +36,7 @@ import traceback
 
 from gmp import settings
 
+
 class Config:
     """What the sysmon thread does; see the module docstring."""
 

@@ -104,7 +104,7 @@ def allowed_cpus():
     try:
         import psutil
         return set(psutil.Process().cpu_affinity())
-    except Exception:
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported here: the kernel's answer will do
         return set(os.sched_getaffinity(0))
 
 

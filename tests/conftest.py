@@ -33,7 +33,7 @@ import pytest
 # install being tested (editable, or the wheel in .ci/run's second run).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import gmp  # noqa: E402
+import gmp
 
 DEFAULT_HANG_TIMEOUT = 60.0
 BACKSTOP_GRACE = 30.0

@@ -5,7 +5,6 @@ import os
 import threading
 import time
 
-
 import gmp
 
 # The folder holding tests/ and examples/: the repository root, or the

@@ -60,7 +60,7 @@ from gmp.monkey import threading as _threading
 from gmp.monkey import time as _time
 from gmp.monkey.select import GEpoll, GEpollSelector, GSelector, GSelectSelector
 from gmp.monkey.socket import GSocket
-from gmp.monkey.threading import GLock, GThread, Glocal
+from gmp.monkey.threading import Glocal, GLock, GThread
 
 __all__ = ["patch_all", "patch_socket", "patch_ssl", "patch_time", "patch_select",
            "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "run_script",

@@ -30,7 +30,7 @@ _POLLOUT = _select_mod.POLLOUT
 
 
 def _timed_out():
-    return _socket_mod.timeout("timed out")
+    return TimeoutError("timed out")
 
 
 def _reraise(err):

@@ -25,7 +25,6 @@ it was imported: if ssl was imported before patching, ssl.SSLSocket derives
 from the real socket.socket and GSocket is added after it in the MRO; if
 after, ssl.SSLSocket already derives from GSocket.
 """
-import socket as _socket_mod
 import ssl
 from functools import partial
 from time import monotonic as _monotonic
@@ -61,7 +60,7 @@ class GSSLSocket(*_bases):
                 self._wait(write, deadline)
             except TimeoutError:
                 what = op or ("write" if write else "read")
-                raise _socket_mod.timeout(f"The {what} operation timed out") from None
+                raise TimeoutError(f"The {what} operation timed out") from None
         return retry(partial(fn, *args), wait, (_WantRead, _WantWrite))
 
     def do_handshake(self, block=False):

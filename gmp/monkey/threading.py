@@ -106,7 +106,7 @@ class GThread(_RealThread):
             self.run()
         except SystemExit:
             pass
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - as Thread._bootstrap_inner: to threading.excepthook
             self._invoke_excepthook(self)
         finally:
             self._gmp_done = True

@@ -2,9 +2,9 @@
 import time
 
 import pytest
+from helpers import PARKS, Stopwatch, assert_took, home_checker, park_ids
 
 import gmp
-from helpers import PARKS, Stopwatch, assert_took, home_checker, park_ids
 
 # --- Timeout -----------------------------------------------------------------
 
@@ -13,9 +13,8 @@ from helpers import PARKS, Stopwatch, assert_took, home_checker, park_ids
 def test_timeout_fires_in_a_g_parked_inside_the_scope(grun, parking):
     def victim(spot):
         check = home_checker()
-        with Stopwatch() as sw, pytest.raises(gmp.TimeoutError):
-            with gmp.Timeout(0.02):
-                spot.park()
+        with Stopwatch() as sw, pytest.raises(gmp.TimeoutError), gmp.Timeout(0.02):
+            spot.park()
         check()  # the expiry is delivered on the G's home M
         return sw
 
@@ -84,16 +83,11 @@ def test_g_can_catch_a_timeout_and_park_again(grun):
 
 def test_nested_timeouts_the_shorter_fires_and_neither_lingers(grun):
     def main():
-        with Stopwatch() as sw:
-            with pytest.raises(gmp.TimeoutError):
-                with gmp.Timeout(0.02):
-                    with gmp.Timeout(0.045):
-                        gmp.sleep(5)
+        with Stopwatch() as sw, pytest.raises(gmp.TimeoutError), gmp.Timeout(0.02), gmp.Timeout(0.045):
+            gmp.sleep(5)
         assert_took(sw, 0.02)
-        with pytest.raises(gmp.TimeoutError):
-            with gmp.Timeout(0.045):
-                with gmp.Timeout(0.02):
-                    gmp.sleep(5)
+        with pytest.raises(gmp.TimeoutError), gmp.Timeout(0.045), gmp.Timeout(0.02):
+            gmp.sleep(5)
         gmp.sleep(0.05)  # past every deadline above: nothing fires
         return "done"
 

@@ -1,8 +1,8 @@
 """gmp.Chan semantics, single G and across several Ms."""
 import pytest
+from helpers import Stopwatch, assert_took, check_no_loss, try_recv_spin, wait_until
 
 import gmp
-from helpers import Stopwatch, assert_took, check_no_loss, wait_until, try_recv_spin
 
 
 def test_cap_len_and_closed(grun):

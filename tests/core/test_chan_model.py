@@ -14,11 +14,11 @@
 """
 import collections
 
+from helpers import check_no_loss
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gmp
-from helpers import check_no_loss
 
 SHORT = 0.001  # timeouts expected to expire
 

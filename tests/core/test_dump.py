@@ -11,7 +11,7 @@ import pytest
 
 import gmp
 
-HEADER = re.compile(r"^goroutine (\d+) \[([^\]]+)\]:$", re.M)
+HEADER = re.compile(r"^goroutine (\d+) \[([^\]]+)\]:$", re.MULTILINE)
 
 
 def parked_in_recv(c):
@@ -72,10 +72,10 @@ def test_dump_on_signal_without_stopping(tmp_path):
         gmp.run(main, procs=1)
     """))
     env = dict(os.environ, GMPDEBUG="dumpsignal=USR1")
-    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, str(script)], env=env, check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "still running" in r.stdout
-    assert re.search(r"^goroutine 2 \[chan receive, [\d.]+s\]:$", r.stderr, re.M), r.stderr
+    assert re.search(r"^goroutine 2 \[chan receive, [\d.]+s\]:$", r.stderr, re.MULTILINE), r.stderr
     assert "waiter(...)" in r.stderr
 
 

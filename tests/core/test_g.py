@@ -5,9 +5,9 @@ import sys
 import time
 
 import pytest
+from helpers import SLACK, Stopwatch, assert_took, home_checker, wait_until
 
 import gmp
-from helpers import SLACK, Stopwatch, assert_took, home_checker, wait_until
 
 
 def test_run_returns_main_result_and_passes_arguments(grun):
@@ -30,7 +30,7 @@ def test_run_reraises_main_exception(grun):
 
 def test_run_can_be_called_again_after_it_returns(grun):
     for i in range(5):
-        assert grun(lambda: i * i) == i * i
+        assert grun(lambda i=i: i * i) == i * i
 
 
 def test_current_is_none_outside_a_runtime():

@@ -1,8 +1,8 @@
 """G.kill: gmp.Killed delivered at the next park point."""
 import pytest
+from helpers import PARKS, SLACK, Stopwatch, home_checker, park_ids
 
 import gmp
-from helpers import PARKS, SLACK, Stopwatch, home_checker, park_ids
 
 
 def test_killed_is_a_base_exception_not_an_exception():

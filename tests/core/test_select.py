@@ -1,9 +1,9 @@
 """gmp.select: uniform choice among ready cases, default, timeout, send cases,
 closed channels, and no lost values across Ms."""
 import pytest
+from helpers import Stopwatch, assert_took, chi2_uniform, wait_until
 
 import gmp
-from helpers import Stopwatch, assert_took, chi2_uniform, wait_until
 
 TRIALS = 3000
 # Fail only when the observed counts are this unlikely under a uniform choice:
@@ -205,7 +205,7 @@ def test_select_with_send_and_recv_ready_from_other_gs(grun):
         while len(received) < 50 or n_out < 50:
             cases = [gmp.Recv(inbox) if len(received) < 50 else gmp.Recv(gmp.Chan())]
             cases.append(gmp.Send(outbox, n_out) if n_out < 50 else gmp.Send(gmp.Chan(), None))
-            index, value, ok = gmp.select(*cases)
+            index, value, _ok = gmp.select(*cases)
             if index == 0:
                 received.append(value)
             else:

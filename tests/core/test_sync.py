@@ -6,9 +6,9 @@ Once.do(fn), Cond(mutex).wait/signal/broadcast, Semaphore(n).acquire/release
 (and ``with``), Event.set/clear/is_set/wait.
 """
 import pytest
+from helpers import SLACK, wait_until
 
 import gmp
-from helpers import SLACK, wait_until
 
 
 class Occupancy:

@@ -102,8 +102,8 @@ def test_real_pyspy_threads_file_is_accepted():
     raw = THREADS.read_text()
     profile = folded.read(str(THREADS))
     # Every record's count is the number at the end of a physical line.
-    assert profile.total() == sum(int(m) for m in re.findall(r" (\d+)$", raw, re.M))
-    assert len(profile.counts) == len(re.findall(r" \d+$", raw, re.M))
+    assert profile.total() == sum(int(m) for m in re.findall(r" (\d+)$", raw, re.MULTILINE))
+    assert len(profile.counts) == len(re.findall(r" \d+$", raw, re.MULTILINE))
     roots = Counter(folded.split_roots(s)[0] for s in profile.counts)
     child = 'process 12750:"/root/.pyenv/versions/3.11.7/bin/python -c import app\napp.spin(0.5)"'
     assert ('process 12744:"python app.py"', child, "thread (12750)") in roots

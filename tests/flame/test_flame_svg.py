@@ -23,16 +23,16 @@ def frames(text: str) -> list[dict]:
         rect = g.find("s:rect", NS)
         m = re.match(r"(.*) \((\d+) samples, ", title, re.DOTALL)
         out.append(
-            dict(
-                label=m.group(1),
-                count=int(m.group(2)),
-                title=title,
-                x=float(rect.get("x")),
-                y=float(rect.get("y")),
-                width=float(rect.get("width")),
-                fill=rect.get("fill"),
-                text=g.find("s:text", NS).text or "",
-            )
+            {
+                "label": m.group(1),
+                "count": int(m.group(2)),
+                "title": title,
+                "x": float(rect.get("x")),
+                "y": float(rect.get("y")),
+                "width": float(rect.get("width")),
+                "fill": rect.get("fill"),
+                "text": g.find("s:text", NS).text or "",
+            }
         )
     assert len(root.findall(".//s:rect", NS)) == len(out)  # no rect besides frames
     return out

@@ -82,7 +82,7 @@ def test_bound_g_woken_from_other_m_resumes_on_its_m():
             wg = gmp.WaitGroup()
             for _ in range(16):
                 wg.add(1)
-                gmp.go(lambda: (prober(), wg.done()))
+                gmp.go(lambda wg=wg: (prober(), wg.done()))
             wg.wait(timeout=30)
             if "waker" in home:
                 break
@@ -127,7 +127,7 @@ def test_stealing_moves_fresh_gs_only():
         st = _core.stats()
         return bound_ok, ran_on, st
 
-    bound_ok, ran_on, st = gmp.run(main, procs=2)
+    _bound_ok, ran_on, st = gmp.run(main, procs=2)
     assert len(ran_on) == 64
     assert sum(p["stolen"] for p in st["ps"]) > 0, st
     assert len(set(ran_on)) == 2

@@ -11,13 +11,13 @@ import dataclasses
 import threading
 
 import pytest
+from helpers import wait_until
+from test_topology import fake_sysfs
 
 import gmp
 from gmp import policy as gpolicy
 from gmp import topology
 from gmp._ext import _core
-from helpers import wait_until
-from test_topology import fake_sysfs
 
 N0 = N1 = 200
 

@@ -122,7 +122,7 @@ def test_stuck_p_fresh_gs_are_taken_by_another_m():
         t1 = time.perf_counter()
         return m0, ran, t0, t1, _core.stats()
 
-    m0, ran, t0, t1, st = gmp.run(main, procs=2)
+    m0, ran, _t0, t1, st = gmp.run(main, procs=2)
     assert len(ran) == 8
     assert all(tid != m0 and t < t1 for tid, t in ran), (ran, st)
 

@@ -1,6 +1,5 @@
 """patch_all(): signal handlers run in a G; subprocess waits park only the G."""
 import pytest
-
 from patched import run_patched
 
 

@@ -1,6 +1,5 @@
 """redis-py against a real redis-server, under gmp.monkey.patch_all()."""
 import pytest
-
 from patched import run_patched
 
 
@@ -40,6 +39,6 @@ def test_redis_1000_gs_x_100_commands(tmp_path, redis_port, procs):
         # i.e. many connections were used at once.
         print("ok", round(elapsed, 2), len(pool._available_connections) + len(pool._in_use_connections))
     """, str(redis_port), procs=procs, timeout=300)
-    word, elapsed, nconns = out.split()
+    word, _elapsed, nconns = out.split()
     assert word == "ok"
     assert int(nconns) > 50          # overlap: many Gs had commands in flight at once

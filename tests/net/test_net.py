@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
+from helpers import parked, wait_until
 
 import gmp
 from gmp import net
-from helpers import parked, wait_until
 
 LOOP = ("127.0.0.1", 0)
 

@@ -5,10 +5,10 @@ import threading
 import time
 
 import pytest
-
-import gmp
 from gmp._ext._core import NetClosed, PollDesc
 from helpers import parked, wait_until
+
+import gmp
 
 
 def pair():
@@ -131,7 +131,7 @@ def test_deadline_extended_while_parked(procs):
 
 def test_close_wakes_parked_reader_and_writer(procs):
     def main():
-        a, b, pa, pb = pair()
+        a, b, pa, _pb = pair()
         r = gmp.go(pa.recv, 10)
 
         def writer():
@@ -154,7 +154,7 @@ def test_close_wakes_parked_reader_and_writer(procs):
 
 def test_peer_reset_only_hits_its_reader(procs):
     def main():
-        a, b, pa, pb = pair()
+        a, b, pa, _pb = pair()
         c, d, pc, pd = pair()
         r1 = gmp.go(pa.recv, 10)
         r2 = gmp.go(pc.recv, 10)
@@ -174,7 +174,7 @@ def test_fd_reuse_ignores_stale_events():
     """An fd closed behind its PollDesc's back and reused: the new PollDesc
     takes over (new seq), the old one's waiter fails instead of hanging."""
     def main():
-        a, b, pa, pb = pair()
+        a, b, pa, _pb = pair()
         g = gmp.go(pa.recv, 10)
         wait_until(parked(g), "parked")
         fd = a.fileno()

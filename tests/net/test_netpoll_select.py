@@ -7,9 +7,9 @@ import select
 import socket
 
 import pytest
+from patched import run_patched
 
 import gmp.monkey
-from patched import run_patched
 
 # Shared by the scripts: park_then(fn) runs fn in a new G once the calling G
 # (about to select) is parked on the netpoller - synchronised on its wait
@@ -317,8 +317,10 @@ def test_fd_closed_behind_its_polldesc_and_reused(procs):
     # be registered afresh, or the second wait would never wake.
     import os
     import time
-    import gmp
+
     from gmp._ext._core import netpoll_select
+
+    import gmp
 
     def main():
         r, w = os.pipe()

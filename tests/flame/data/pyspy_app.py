@@ -1,4 +1,8 @@
-import subprocess, sys, threading, time
+import subprocess
+import sys
+import threading
+import time
+
 
 def spin(seconds):
     end = time.time() + seconds
