@@ -86,13 +86,20 @@ def is_patched(what):
     return what in _patched
 
 
-def patch_socket():
-    if "socket" in _patched:
+def _apply(what, replacements):
+    """Installs (module, name, value) replacements once, recorded as `what`."""
+    if what in _patched:
         return
-    _patch("socket", "socket", GSocket)
-    for name in _dns.NAMES:
-        _patch("socket", name, _dns.getaddrinfo if name == "getaddrinfo" else _dns.on_pool(name))
-    _patched.add("socket")
+    for module, name, value in replacements:
+        _patch(module, name, value)
+    _patched.add(what)
+
+
+def patch_socket():
+    if "socket" not in _patched:
+        _apply("socket", [("socket", "socket", GSocket)] + [
+            ("socket", name, _dns.getaddrinfo if name == "getaddrinfo" else _dns.on_pool(name))
+            for name in _dns.NAMES])
 
 
 def patch_ssl():
@@ -111,23 +118,17 @@ def patch_ssl():
 
 
 def patch_time():
-    if "time" not in _patched:
-        _patch("time", "sleep", _time.sleep)
-        _patched.add("time")
+    _apply("time", [("time", "sleep", _time.sleep)])
 
 
 def patch_select():
-    if "select" in _patched:
-        return
-    _patch("select", "select", _select.select)
-    _patch("select", "poll", _select._GPoll)
-    _patch("select", "epoll", GEpoll)
-    for name, cls in (("DefaultSelector", GSelector), ("PollSelector", GSelector),
-                      ("SelectSelector", GSelectSelector), ("EpollSelector", GEpollSelector)):
-        _patch("selectors", name, cls)
+    selectors = [("selectors", name, cls) for name, cls in (
+        ("DefaultSelector", GSelector), ("PollSelector", GSelector),
+        ("SelectSelector", GSelectSelector), ("EpollSelector", GEpollSelector))]
     if "socketserver" in sys.modules:
-        _patch("socketserver", "_ServerSelector", GSelector)
-    _patched.add("select")
+        selectors.append(("socketserver", "_ServerSelector", GSelector))
+    _apply("select", [("select", "select", _select.select), ("select", "poll", _select._GPoll),
+                      ("select", "epoll", GEpoll), *selectors])
 
 
 def patch_thread():
@@ -139,35 +140,26 @@ def patch_thread():
         warnings.warn(f"gmp.monkey: {len(others)} thread(s) were started before patching and "
                       "stay OS threads: " + ", ".join(t.name for t in others[:5]),
                       RuntimeWarning, stacklevel=3)
-    _patch("threading", "Lock", GLock)
-    _patch("threading", "_allocate_lock", GLock)
-    _patch("threading", "_CRLock", None)          # RLock() -> _PyRLock on GLock
-    _patch("threading", "get_ident", _threading.get_ident)
-    _patch("threading", "Thread", GThread)
-    _patch("threading", "local", Glocal)
-    _patched.add("thread")
+    _apply("thread", [
+        ("threading", "Lock", GLock),
+        ("threading", "_allocate_lock", GLock),
+        ("threading", "_CRLock", None),          # RLock() -> _PyRLock on GLock
+        ("threading", "get_ident", _threading.get_ident),
+        ("threading", "Thread", GThread),
+        ("threading", "local", Glocal),
+    ])
 
 
 def patch_queue():
-    if "queue" in _patched:
-        return
-    _patch("queue", "SimpleQueue", _queue.SimpleQueue)
-    _patched.add("queue")
+    _apply("queue", [("queue", "SimpleQueue", _queue.SimpleQueue)])
 
 
 def patch_subprocess():
-    if "subprocess" in _patched:
-        return
-    _patch("os", "waitpid", _subprocess.waitpid)
-    _patched.add("subprocess")
+    _apply("subprocess", [("os", "waitpid", _subprocess.waitpid)])
 
 
 def patch_signal():
-    if "signal" in _patched:
-        return
-    _patch("signal", "signal", _signal.signal)
-    _patch("signal", "getsignal", _signal.getsignal)
-    _patched.add("signal")
+    _apply("signal", [("signal", "signal", _signal.signal), ("signal", "getsignal", _signal.getsignal)])
 
 
 def _warn_early_imports():
