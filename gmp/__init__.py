@@ -65,6 +65,8 @@ Networking and blocking calls
     gmp.dump(file=None): every G with its state and stack, like Go's dump.
     gmp.net, gmp.monkey, gmp.profile, gmp.flame: networking, drop-in
         patching, the G-aware sampler, flame graphs and the A/B diff.
+    gmp.settings: every GMP* environment variable, its type, unit and
+        default (the README's settings table is generated from it).
 
 Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
