@@ -27,7 +27,8 @@ def test_redis_1000_gs_x_100_commands(tmp_path, redis_port, procs):
                     bad.append((i, j, v))
         # Overlap: a BLPOP that only another G satisfies must not hold an M.
         def blocker():
-            return redis.Redis(host="127.0.0.1", port=port).blpop("wakeup", timeout=10)
+            # Its own timeout outlasts the workload even on a loaded machine.
+            return redis.Redis(host="127.0.0.1", port=port).blpop("wakeup", timeout=200)
         b = gmp.go(blocker)
         t0 = time.monotonic()
         gs = [gmp.go(worker, i) for i in range(NG)]
