@@ -23,9 +23,8 @@ Python API in ``gmp/`` wraps these types; nothing here is imported by users
 directly.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memmove
 from cpython.ref cimport PyObject
 from posix.unistd cimport close as c_close, read as c_read, write as c_write
 

@@ -96,14 +96,14 @@ def environment():
         try:
             m = __import__(mod)
             info[mod] = getattr(m, "__version__", "?")
-        except Exception as e:  # not installed / not built yet
+        except Exception as e:  # noqa: BLE001 - not installed, not built: reported, not fatal
             info[mod] = f"unavailable ({type(e).__name__})"
     try:
         import subprocess
         here = os.path.dirname(os.path.abspath(__file__))
-        info["commit"] = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                        text=True, timeout=10).stdout.strip() or None
-    except Exception:
+        info["commit"] = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], check=False,
+                                        capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except Exception:  # noqa: BLE001 - no git, not a checkout: the commit is only informative
         info["commit"] = None
     return info
 

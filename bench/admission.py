@@ -18,10 +18,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _util import environment, fmt_ns, fmt_ratio, gc_off, stats, table, write_json  # noqa: E402
+from _util import environment, fmt_ns, fmt_ratio, gc_off, stats, table, write_json
 
-import gmp  # noqa: E402
-from gmp import policy as gpolicy  # noqa: E402
+import gmp
+from gmp import policy as gpolicy
 
 BATCH = 1000
 CASES = ("go", "tars", "tars-keyed", "sofa", "sofa-sharded")

@@ -43,10 +43,11 @@ import faulthandler
 import functools
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+
+from gmp.bench import harness
 
 try:
     from . import _util
@@ -477,7 +478,7 @@ def family_status():
         try:
             FAMILY_CHECK.get(fam, lambda: None)()
             out[fam] = ""
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a peer that cannot run is reported as unavailable
             out[fam] = f"{type(e).__name__}: {e}"
     return out
 
@@ -489,7 +490,7 @@ def run_one(impl, n):
         with _util.gc_off():
             ns = impl.fn(n)
         return ns / n
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - one failing implementation must not end the whole run
         impl.error = f"{type(e).__name__}: {e}"
         _util.progress(f"  ERROR {impl.label}: {impl.error}")
         return None
@@ -556,7 +557,7 @@ def w_park(rt, n):
         sleep(PARK_S)
 
     rss0 = _util.rss_bytes()
-    gs = [rt.go(sleeper) for _ in range(n)]
+    _alive = [rt.go(sleeper) for _ in range(n)]  # held: the Gs must stay alive while RSS is read
     while st[0] < n:
         sleep(0.001)
     _emit_park(rss0, _util.rss_bytes(), n)
@@ -606,7 +607,7 @@ async def a_park(n):
 
     rss0 = _util.rss_bytes()
     create_task = asyncio.get_running_loop().create_task
-    tasks = [create_task(sleeper()) for _ in range(n)]
+    _alive = [create_task(sleeper()) for _ in range(n)]  # held, as above
     while st[0] < n:
         await sleep(0.001)
     _emit_park(rss0, _util.rss_bytes(), n)
@@ -663,8 +664,9 @@ def sleepers_child(impl, mode, n):
 
 
 def run_sleepers(n, status):
-    # the child resolves imports (gmp above all) exactly as this process does
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    # gmp.bench.harness: the child imports the gmp this process measures,
+    # and this folder for _util (its -P leaves the script's folder out).
+    env = harness.child_env(extra_paths=[os.path.dirname(os.path.abspath(__file__))])
     out = {}
     for impl in SLEEPER_IMPLS:
         if status[impl]:
@@ -673,12 +675,11 @@ def run_sleepers(n, status):
         out[impl] = {}
         for mode in ("rss",) if impl == "greenlet" else ("rss", "wake"):
             _util.progress(f"sleepers: {impl} {mode}, {n:,} Gs (fresh subprocess)")
-            p = subprocess.run([sys.executable, os.path.abspath(__file__), "--_sleepers", impl, mode, str(n),
-                                "--procs", str(PROCS)],
-                               capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_S)
-            lines = p.stdout.strip().splitlines()
-            if p.returncode != 0 or not lines:
-                err = f"{mode}: exit {p.returncode}: {p.stderr.strip()[-2000:]}"
+            stdout, err = harness.run_child([os.path.abspath(__file__), "--_sleepers", impl, mode, str(n),
+                                             "--procs", str(PROCS)], RUN_TIMEOUT_S, env=env)
+            lines = stdout.strip().splitlines()
+            if err or not lines:
+                err = f"{mode}: {err or 'no result'}"
                 out[impl]["error"] = err
                 _util.progress(f"  ERROR {impl}: {err}")
                 break
@@ -741,7 +742,7 @@ def sleeper_rows(sl):
              "uvloop": "uvloop task + sleep"}
     rows = []
     for impl, r in sl.items():
-        def f(key, fmt):
+        def f(key, fmt, r=r):
             return fmt.format(r[key]) if key in r else "-"
         rows.append((label[impl], f("rss_per_parked_g", "{:,.0f}"), f("spawn_ns_per_g", "{:,.0f}"),
                      f("p50_ms", "{:.1f}"), f("p99_ms", "{:.1f}"), f("max_ms", "{:.1f}"),
@@ -753,7 +754,7 @@ RSS_TARGET = 4096
 
 
 def targets(cases, sl):
-    """PASS / MISS per target (median figures decide; n/a = not measured)."""
+    """PASS / MISS per target (the DECIDE figure, best of N, decides; n/a = not measured)."""
     fl = floors(cases)
     gmp_spawn = _find(cases, "spawn", lambda i: i.family == "gmp")
     gev_spawn = _find(cases, "spawn", lambda i: i.role == "ref")
@@ -763,7 +764,7 @@ def targets(cases, sl):
     out = []
 
     def verdict(name, value, ok, detail):
-        out.append({"target": name, "verdict": "n/a" if value is None else "PASS" if ok else "MISS",
+        out.append({"target": name, "verdict": harness.verdict(None if value is None else ok),
                     "value": value, "detail": detail})
 
     def ratio(name, a, b, op, limit, what):
@@ -810,6 +811,7 @@ def main(argv=None):
     ap.add_argument("--procs", type=int, default=PROCS, help="gmp.run(procs=...) (default 1)")
     ap.add_argument("--only", metavar="CASES", help="comma-separated case keys (and/or 'sleepers')")
     ap.add_argument("--sleepers-n", type=int, default=None, help="Gs in the sleepers case (100000; quick 20000)")
+    harness.add_strict_arg(ap)
     ap.add_argument("--_sleepers", nargs=3, metavar=("IMPL", "MODE", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     PROCS = a.procs
@@ -852,7 +854,8 @@ def main(argv=None):
         _util.write_json(a.json, {"env": env, "repeat": repeat, "quick": a.quick, "procs": PROCS,
                                   "gc": "disabled during timed sections", "results": recs,
                                   "sleepers": sl, "targets": tg})
-    return 0
+    errors = [impl for impl, r in sl.items() if "error" in r and not r["error"].startswith("unavailable")]
+    return harness.exit_code(errors, [t["verdict"] for t in tg], a.strict)
 
 
 if __name__ == "__main__":

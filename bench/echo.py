@@ -5,8 +5,8 @@
                          [--servers gmp,gevent,asyncio,uvloop] [--rounds N] [--json]
 
 Each server runs in its own subprocess pinned with ``taskset -c 0``; the
-client, ``echo_load`` built with ``cc -O2`` from ../shared/tools/echo_load.c
-(relative to the repository), runs pinned to CPU 1 with CONNS connections
+client, ``echo_load`` built with ``cc -O2`` from bench/tools/echo_load.c,
+runs pinned to CPU 1 with CONNS connections
 sending SIZE-byte messages in a closed loop.  Server CPU % is measured with
 psutil over the client's whole run, client CPU % from its rusage.  A client
 near 100 % CPU means the figure is client-bound.  Servers that are not
@@ -22,7 +22,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,9 +29,11 @@ import time
 
 import psutil
 
+from gmp.bench import harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-CLIENT_SRC = os.path.join(REPO, "..", "shared", "tools", "echo_load.c")
+CLIENT_SRC = os.path.join(HERE, "tools", "echo_load.c")
 
 GEVENT_SERVER = r"""
 import sys
@@ -73,18 +74,19 @@ asyncio.run(main())
 
 
 def server_cmd(name):
-    py = sys.executable
+    # harness.python_cmd: the server measures the gmp this process imported.
+    py = harness.python_cmd
     if name == "gmp":
-        return [py, os.path.join(REPO, "examples", "echo_server.py"), "0"]
+        return py(os.path.join(REPO, "examples", "echo_server.py"), "0")
     if name == "gmp+run":
-        return [py, "-m", "gmp", "run", os.path.join(REPO, "examples", "echo_server.py"), "0"]
+        return py("-m", "gmp", "run", os.path.join(REPO, "examples", "echo_server.py"), "0")
     if name == "gmp+prof":
-        return [py, "-m", "gmp", "profile", "--rate", "100", "-o", os.devnull, "--",
-                os.path.join(REPO, "examples", "echo_server.py"), "0"]
+        return py("-m", "gmp", "profile", "--rate", "100", "-o", os.devnull, "--",
+                  os.path.join(REPO, "examples", "echo_server.py"), "0")
     if name == "gevent":
-        return [py, "-c", GEVENT_SERVER]
+        return py("-c", GEVENT_SERVER)
     if name in ("asyncio", "uvloop"):
-        return [py, "-c", ASYNCIO_SERVER, name]
+        return py("-c", ASYNCIO_SERVER, name)
     raise ValueError(name)
 
 
@@ -115,8 +117,7 @@ def pin(cpu):
 
 
 def run_one(name, client, args):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    srv = subprocess.Popen(pin(0) + server_cmd(name), stdout=subprocess.PIPE, env=env, text=True)
+    srv = subprocess.Popen(pin(0) + server_cmd(name), stdout=subprocess.PIPE, env=harness.child_env(), text=True)
     try:
         line = srv.stdout.readline().split()
         if len(line) != 2 or line[0] != "ready":
@@ -128,7 +129,7 @@ def run_one(name, client, args):
         t0 = time.monotonic()
         out = subprocess.run(pin(1) + [client, str(port), str(args.conns), str(args.size),
                                        str(args.seconds), str(args.warmup)],
-                             capture_output=True, text=True, timeout=args.seconds + args.warmup + 60)
+                             check=False, capture_output=True, text=True, timeout=args.seconds + args.warmup + 60)
         wall = time.monotonic() - t0
         after_srv = ps.cpu_times()
         after_cli = resource.getrusage(resource.RUSAGE_CHILDREN)

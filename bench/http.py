@@ -23,9 +23,7 @@ import time
 import psutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 APPDIR = os.path.join(HERE, "apps")     # not HERE: this file would shadow the stdlib's http
-sys.path.insert(0, ROOT)
 
 from gmp.bench import isolation as iso
 
@@ -53,7 +51,7 @@ def free_port():
 
 def start(name, args, app, port):
     wsgi, asgi, _ = APPS[app]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([APPDIR, ROOT]))
+    env = dict(os.environ, PYTHONPATH=APPDIR)    # gmp itself: the installed one
     if args is None:
         cmd = [sys.executable, "-m", "uvicorn", asgi, "--port", str(port), "--loop", "uvloop",
                "--http", "httptools", "--workers", "1", "--log-level", "warning", "--no-access-log"]

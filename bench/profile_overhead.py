@@ -19,10 +19,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
-import fanout  # noqa: E402
+import fanout
 
-import gmp  # noqa: E402
-from gmp.profile import Profiler  # noqa: E402
+import gmp
+from gmp.profile import Profiler
 
 
 def one_round(jobs, procs, profiler):

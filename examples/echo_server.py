@@ -7,13 +7,9 @@ Listens on 127.0.0.1:PORT (default 9000), prints "ready PORT" once it
 accepts connections, and serves until killed.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import gmp  # noqa: E402
-from gmp import net  # noqa: E402
+import gmp
+from gmp import net
 
 
 def handle(conn, addr):

@@ -67,6 +67,8 @@ Networking and blocking calls
         patching, the G-aware sampler, flame graphs and the A/B diff.
     gmp.latency, gmp.trace: per-request latency records with a breakdown of
         where the time went, and a scheduler trace for Perfetto.
+    gmp.settings: every GMP* environment variable, its type, unit and
+        default (the README's settings table is generated from it).
 
 Errors
     ChanClosed, TimeoutError (a builtin TimeoutError), Killed (BaseException,
@@ -76,27 +78,44 @@ Errors
 
 __version__ = "0.1.0"
 
-from gmp._ext._core import (
-    Chan,
-    ChanClosed,
-    Deadlock,
-    Event,
-    G,
-    Killed,
-    Mutex,
-    NoRuntime,
-    Recv,
-    Semaphore,
-    Send,
-    Timeout,
-    TimeoutError,
-    WaitGroup,
-    current,
-    go,
-    gosched,
-    select,
-    sleep,
-)
+# A clone that was never built (its root the working directory, or on
+# sys.path ahead of an install) has this package but no compiled core: say
+# what to do, as numpy does, rather than "No module named gmp._ext._core".
+try:
+    from gmp._ext._core import (
+        Chan,
+        ChanClosed,
+        Deadlock,
+        Event,
+        G,
+        Killed,
+        Mutex,
+        NoRuntime,
+        Recv,
+        Semaphore,
+        Send,
+        Timeout,
+        TimeoutError,
+        WaitGroup,
+        current,
+        go,
+        gosched,
+        select,
+        sleep,
+    )
+except ModuleNotFoundError as _e:
+    if _e.name != "gmp._ext._core":
+        raise
+    import os as _os
+    _tree = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    if _os.path.exists(_os.path.join(_tree, "setup.py")) and _os.path.isdir(_os.path.join(_tree, "_ext")):
+        raise ImportError(
+            f"you are importing gmp from its source tree ({_tree}) without a built extension: "
+            "run `pip install -e .` there (or `python setup.py build_ext --inplace`), "
+            "or leave the directory to use an installed gmp") from None
+    raise ImportError(f"gmp's compiled core gmp._ext._core is missing under {_tree}: "
+                      "reinstall gmp") from None
+from gmp.blocking import blocking
 from gmp.context import (
     Canceled,
     Context,
@@ -107,18 +126,45 @@ from gmp.context import (
     with_timeout,
     with_value,
 )
-from gmp.blocking import blocking
 from gmp.debug import dump
 from gmp.pool import QueueTimeout, Rejected
 from gmp.runtime import run
 from gmp.sync import Cond, Once, RWMutex
 
 __all__ = [
-    "run", "go", "G", "current", "sleep", "gosched", "dump", "blocking",
-    "Chan", "select", "Recv", "Send",
-    "WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "Event",
-    "Timeout", "Context", "background", "with_cancel", "with_timeout",
-    "with_deadline", "with_value", "Canceled", "DeadlineExceeded",
-    "ChanClosed", "TimeoutError", "Killed", "Deadlock", "NoRuntime",
-    "Rejected", "QueueTimeout",
+    "Canceled",
+    "Chan",
+    "ChanClosed",
+    "Cond",
+    "Context",
+    "DeadlineExceeded",
+    "Deadlock",
+    "Event",
+    "G",
+    "Killed",
+    "Mutex",
+    "NoRuntime",
+    "Once",
+    "QueueTimeout",
+    "RWMutex",
+    "Recv",
+    "Rejected",
+    "Semaphore",
+    "Send",
+    "Timeout",
+    "TimeoutError",
+    "WaitGroup",
+    "background",
+    "blocking",
+    "current",
+    "dump",
+    "go",
+    "gosched",
+    "run",
+    "select",
+    "sleep",
+    "with_cancel",
+    "with_deadline",
+    "with_timeout",
+    "with_value",
 ]

@@ -24,15 +24,14 @@ import _thread
 import os
 from _queue import SimpleQueue
 
+from gmp import settings
 from gmp._ext import _core
 
 __all__ = ["blocking", "pool_size"]
 
 
 def _max_threads():
-    from gmp.runtime import env_positive_int
-    n = env_positive_int("GMPBLOCKINGTHREADS")
-    return 32 if n is None else n
+    return settings.get("GMPBLOCKINGTHREADS")
 
 
 class _Pool:

@@ -1,4 +1,4 @@
-"""G dumps (Go's goroutine dump) and GMPDEBUG settings.
+"""G dumps (Go's goroutine dump), also on a signal.
 
 ``gmp.dump(file=None)`` writes every live G, running or parked, the way Go
 prints goroutines on SIGQUIT::
@@ -17,28 +17,14 @@ Gs that never started have no stack yet and show their target function.
 After the Gs come the gmp.net lifecycle counters of each live listener and
 of the dialer (gmp.tcpstats), when there are any.
 
-``GMPDEBUG`` is parsed as Go parses GODEBUG: comma-separated ``key=value``.
-``dumpsignal=USR1`` makes gmp.run() install a handler that dumps to stderr
-on that signal without stopping the process.
+``GMPDEBUG=dumpsignal=USR1`` (gmp.settings) makes gmp.run() install a
+handler that dumps to stderr on that signal without stopping the process.
 """
-import os
 import signal
 import sys
 
 from gmp import tcpstats
 from gmp._ext import _core
-
-
-def gmpdebug(value=None):
-    """GMPDEBUG (or `value`) as a dict of str -> str; a bare key means "1"."""
-    if value is None:
-        value = os.environ.get("GMPDEBUG", "")
-    out = {}
-    for item in value.split(","):
-        key, sep, value = item.strip().partition("=")
-        if key:
-            out[key] = value if sep else "1"
-    return out
 
 
 def _stack_lines(frame):
@@ -98,14 +84,10 @@ def dump(file=None):
     out.flush()
 
 
-def install_dump_signal(spec):
-    """Install the GMPDEBUG dumpsignal handler; returns a function that
-    restores the previous one."""
-    name = spec.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    signum = getattr(signal, name, None)
-    if not isinstance(signum, signal.Signals):
-        raise ValueError(f"GMPDEBUG dumpsignal: unknown signal {spec!r}")
+def install_dump_signal(name):
+    """Install the GMPDEBUG dumpsignal handler for signal `name` ("SIGUSR1",
+    checked by gmp.settings); returns a function that restores the previous
+    one."""
+    signum = getattr(signal, name)
     previous = signal.signal(signum, lambda *_: dump())
     return lambda: signal.signal(signum, previous)

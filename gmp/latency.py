@@ -367,9 +367,9 @@ class _EnvSampling:
 def from_gmpdebug(value=None):
     """With GMPDEBUG latency=FILE (and no drain running): sampling on at the
     default rate, drained to FILE until stop()."""
-    from gmp.debug import gmpdebug
+    from gmp import settings
 
-    path = gmpdebug(value).get("latency")
+    path = settings.debug(value)["latency"]
     if not path or _drain is not None:
         return None
     if path == "1":

@@ -3,8 +3,10 @@
 A thin layer over ``_ext/netpoll.pxi``: every connection owns a non-blocking
 socket and a PollDesc, whose recv/recv_into/send/sendall/accept make the
 syscall at once (GIL held, no release around a non-blocking call) and park
-the calling G only on EAGAIN.  Those methods are bound straight onto the
-connection, so ``conn.recv(n)`` is one C call on the fast path.
+the calling G only on EAGAIN.  recv, send and sendall are bound straight
+onto the connection, so ``conn.recv(n)`` is one C call on the fast path.
+The rest (datagrams, connect, resolving, argument checks) is the socket
+core gmp.net shares with the patched socket: gmp.netcore.
 
 Addresses
     ("host", port)   TCP (or UDP); an IPv6 literal host selects AF_INET6.
@@ -48,11 +50,12 @@ import socket
 import time
 
 from gmp import latency as _latency
+from gmp import policy as _policy
 from gmp import tcpstats
 from gmp._ext import _core
-from gmp._ext._core import NetClosed, PollDesc, sleep as _sleep
-from gmp import policy as _policy
-from gmp.blocking import blocking
+from gmp._ext._core import NetClosed, PollDesc
+from gmp._ext._core import sleep as _sleep
+from gmp.netcore import check_nbytes, check_timeout, finish_connect, getaddrinfo, resolve, retry
 
 __all__ = ["listen", "dial", "serve", "listen_udp", "dial_udp", "getaddrinfo",
            "Conn", "Listener", "UDPConn", "NetClosed"]
@@ -69,37 +72,15 @@ def somaxconn():
         return socket.SOMAXCONN
 
 
-def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-    """socket.getaddrinfo on the gmp.blocking pool (never blocks the M)."""
-    return blocking(socket.getaddrinfo, host, port, family, type, proto, flags)
-
-
-def _literal_family(host):
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(fam, host)
-            return fam
-        except (OSError, ValueError):
-            pass
-    return None
-
-
 def _resolve(addr, type_):
     """(family, sockaddr) for addr; resolves host names off the M."""
     if isinstance(addr, (str, bytes)):
         return socket.AF_UNIX, addr
     if not isinstance(addr, tuple) or len(addr) < 2:
         raise TypeError(f"address must be (host, port) or a Unix socket path, not {addr!r}")
-    host, port = addr[0], addr[1]
-    if host in ("", None):
-        return socket.AF_INET, ("0.0.0.0", port)
-    fam = _literal_family(host)
-    if fam is not None:
-        return fam, addr
-    infos = getaddrinfo(host, port, 0, type_)
-    if not infos:
-        raise OSError(f"no address for {host!r}")
-    return infos[0][0], infos[0][4]
+    if addr[0] in ("", None):
+        return socket.AF_INET, ("0.0.0.0", addr[1])
+    return resolve(addr, 0, type_)
 
 
 class _PollSocket:
@@ -163,15 +144,19 @@ class _PollSocket:
 class Conn(_PollSocket):
     """A connected stream socket (TCP or Unix) driven by the netpoller."""
 
-    __slots__ = ("recv", "recv_into", "send", "sendall")
+    __slots__ = ("recv", "send", "sendall")
 
     def __init__(self, sock, stats=tcpstats.UNTRACKED):
         _PollSocket.__init__(self, sock, stats)
         pd = self.pd
         self.recv = pd.recv
-        self.recv_into = pd.recv_into
         self.send = pd.send
         self.sendall = pd.sendall
+
+    def recv_into(self, buf, nbytes=0, flags=0):
+        """recv(2) into `buf`; nbytes 0 means the whole buffer, one that is
+        negative or larger than the buffer is a ValueError (as the stdlib)."""
+        return self.pd.recv_into(buf, check_nbytes(buf, nbytes), flags)
 
     @property
     def remote_addr(self):
@@ -285,8 +270,7 @@ def _accept_loop(listener, handler):
 
 
 def _connect(sock, pd, sa, timeout):
-    err = sock.connect_ex(sa)
-    if err in (errno.EINPROGRESS, errno.EAGAIN):
+    def wait():
         if timeout is not None:
             pd.set_write_deadline(time.monotonic() + timeout)
         try:
@@ -294,13 +278,16 @@ def _connect(sock, pd, sa, timeout):
         finally:
             if timeout is not None:
                 pd.set_write_deadline(None)
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    err = finish_connect(sock.connect_ex(sa), sock, wait)
     if err:
         raise OSError(err, os.strerror(err))
 
 
 def dial(addr, timeout=None):
-    """Connects to addr and returns a Conn (TCP_NODELAY set for TCP)."""
+    """Connects to addr and returns a Conn (TCP_NODELAY set for TCP).
+    timeout: seconds for the connect (None: no limit); not a number is a
+    TypeError, a negative one a ValueError."""
+    timeout = check_timeout(timeout, "dial timeout")
     fam, sa = _resolve(addr, socket.SOCK_STREAM)
     sock = socket.socket(fam, socket.SOCK_STREAM)
     try:
@@ -324,12 +311,8 @@ class UDPConn(_PollSocket):
     __slots__ = ()
 
     def _io(self, wait, fn, *args):
-        while True:
-            self._check_open()
-            try:
-                return fn(*args)
-            except BlockingIOError:
-                wait()
+        self._check_open()
+        return retry(lambda: fn(*args), lambda _err: wait())
 
     def recvfrom(self, n):
         return self._io(self.pd.wait_read, self.socket.recvfrom, n)

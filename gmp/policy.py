@@ -95,7 +95,6 @@ Built-ins
     birth and their queued tasks are not Gs (gmp/pool.py).
 """
 import dataclasses
-import os
 import threading
 
 from gmp._ext import _core
@@ -174,7 +173,8 @@ def resolve(policy=None):
     if isinstance(policy, Policy):
         return policy
     if policy is None:
-        policy = os.environ.get("GMPPOLICY") or "go"
+        from gmp import settings
+        policy = settings.get("GMPPOLICY")
     if not isinstance(policy, str):
         raise TypeError(f"policy must be a name or a gmp.policy.Policy, not {type(policy).__name__}")
     return get(policy)

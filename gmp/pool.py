@@ -154,7 +154,7 @@ class _Pool:
             return
         try:
             task.value = task.fn(*task.args, **task.kwargs)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - it goes to the submitter (Task.result)
             task.error = e
             st["errors"] += 1
         except BaseException as e:
@@ -171,8 +171,7 @@ class _Pool:
         st = self.st
         st["workers"] += 1
         st["started"] += 1
-        if st["workers"] > st["peak_workers"]:
-            st["peak_workers"] = st["workers"]
+        st["peak_workers"] = max(st["peak_workers"], st["workers"])
         go_on(next(self._next_p) % nprocs(), fn, *args)
 
     def _reject(self, why):

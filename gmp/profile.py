@@ -193,7 +193,7 @@ SUFFIX = {"raw": "txt", "speedscope": "json", "svg": "svg"}
 
 
 def _profile_cmd(args):
-    from gmp.monkey import script_argv
+    from gmp.cli import script_argv
 
     argv = script_argv(args, "profile")
     if argv is None:

@@ -6,7 +6,8 @@ may run on (its affinity mask, not the machine's CPU count).  ``policy`` is
 a gmp.policy.Policy or the name of one; it defaults to ``GMPPOLICY`` or
 "go".  Bad values are rejected here, before any thread starts, with a
 message naming the setting -- also when run() is called from inside a G,
-where the settings are otherwise unused.  procs is capped at 1024 (Go's
+where the settings are otherwise unused; environment variables are read
+through gmp.settings, the one table of them.  procs is capped at 1024 (Go's
 limit on GOMAXPROCS).  ``GMPKILLGRACE`` (seconds, default 5) bounds how long
 shutdown waits for a G that swallows gmp.Killed (see _ext/sched.pxi).
 """
@@ -14,57 +15,29 @@ import os
 import threading
 
 from gmp import policy as _policy
+from gmp import settings
 from gmp import sysmon as _sysmon
 from gmp import topology as _topology
 from gmp._ext import _core
-from gmp.debug import gmpdebug, install_dump_signal
-
-
-def env_positive_int(name):
-    """The positive integer in environment variable `name`, or None if unset."""
-    env = os.environ.get(name)
-    if not env:
-        return None
-    try:
-        n = int(env)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {env!r}")
-    return n
-
+from gmp.debug import install_dump_signal
 
 MAX_PROCS = 1024
 
 
-def env_seconds(name, default):
-    """The non-negative number of seconds in environment variable `name`."""
-    env = os.environ.get(name)
-    if not env:
-        return default
-    try:
-        v = float(env)
-    except ValueError:
-        v = -1.0
-    if not v >= 0:
-        raise ValueError(f"{name} must be a number of seconds >= 0, got {env!r}")
-    return v
-
-
 def default_procs():
-    n = env_positive_int("GMPMAXPROCS")
+    n = settings.get("GMPMAXPROCS")
     return n if n is not None else len(os.sched_getaffinity(0))
 
 
 def _observers():
     """The GMPDEBUG trace=FILE / latency=FILE recorders, started (imported
     only when asked for: a plain run does not pay for loading them)."""
-    debug = gmpdebug()
+    debug = settings.debug()
     out = []
-    if "trace" in debug:
+    if debug["trace"]:
         from gmp import trace
         out.append(trace.from_gmpdebug())
-    if "latency" in debug:
+    if debug["latency"]:
         from gmp import latency
         out.append(latency.from_gmpdebug())
     return [o for o in out if o is not None]
@@ -101,7 +74,7 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
         return main(*args, **kwargs)
     if procs is None:
         procs = min(default_procs(), MAX_PROCS)
-    kill_grace = env_seconds("GMPKILLGRACE", 5.0)
+    kill_grace = settings.get("GMPKILLGRACE")
     policy = _policy.resolve(policy)
     placements = _topology.plan(procs, pin)
     if all(pl.cpus is None and pl.node == 0 for pl in placements):
@@ -111,7 +84,7 @@ def run(main, *args, procs=None, policy=None, abort_on_error=False, sysmon=None,
     elif sysmon is False:
         sysmon = None
     restore = None
-    signame = gmpdebug().get("dumpsignal")
+    signame = settings.debug()["dumpsignal"]
     if signame and threading.current_thread() is threading.main_thread():
         restore = install_dump_signal(signame)
     observers = _observers()

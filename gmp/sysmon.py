@@ -24,34 +24,17 @@ sleep) and
     (``  P0: status=1 schedtick=12 m=0 runqsize=3 ...``,
     ``  M1: p=1 curg=7 ...``, ``  G7: status=4(chan receive) m=1``).
 
-GMPDEBUG is parsed as Go parses GODEBUG: comma-separated ``key=value``
-pairs, later keys win, unknown keys are ignored; values of the keys gmp
-knows are integers (a bad one is a ValueError naming it).  Known keys:
-``schedtrace`` (ms), ``scheddetail`` (0/1), ``sysmonlong`` (ms, 0 disables the report),
-``sysmonstuck`` (us, 0 disables the forced wake-up), ``sysmon`` (0 turns the
-thread off).
+Its settings come from GMPDEBUG (see gmp.settings, the one table of gmp's
+environment variables): ``schedtrace`` (ms), ``scheddetail`` (0/1),
+``sysmonlongms`` (ms, 0 disables the report), ``sysmonstuckms`` (ms, 0
+disables the forced wake-up; a fraction such as 0.5 is allowed),
+``sysmon`` (0 turns the thread off).  The old spellings ``sysmonlong`` (ms)
+and ``sysmonstuck`` (us) still work.
 """
 import sys
 import traceback
 
-from gmp.debug import gmpdebug
-
-KNOWN = ("schedtrace", "scheddetail", "sysmon", "sysmonlong", "sysmonstuck")
-
-
-def parse_gmpdebug(value=None):
-    """GMPDEBUG as a dict of int values (only the keys sysmon knows)."""
-    out = {}
-    for key, val in gmpdebug(value).items():
-        if key not in KNOWN:
-            continue
-        try:
-            out[key] = int(val)
-        except ValueError:
-            raise ValueError(f"GMPDEBUG: {key} must be an integer, got {val!r}") from None
-        if out[key] < 0:
-            raise ValueError(f"GMPDEBUG: {key} must be >= 0, got {val!r}")
-    return out
+from gmp import settings
 
 
 class Config:
@@ -70,13 +53,12 @@ class Config:
 
     @classmethod
     def from_env(cls, value=None):
-        d = parse_gmpdebug(value)
-        if d.get("sysmon", 1) == 0:
+        """The Config GMPDEBUG (or `value`) asks for; None for sysmon=0."""
+        d = settings.debug(value)
+        if not d["sysmon"]:
             return None
-        return cls(stuck_ms=d.get("sysmonstuck", 1000) / 1000.0,
-                   long_ms=d.get("sysmonlong", 100),
-                   schedtrace_ms=d.get("schedtrace", 0),
-                   detail=bool(d.get("scheddetail", 0)))
+        return cls(stuck_ms=d["sysmonstuckms"], long_ms=d["sysmonlongms"],
+                   schedtrace_ms=d["schedtrace"], detail=d["scheddetail"])
 
     def _write(self, text):
         out = self.out if self.out is not None else sys.stderr

@@ -52,6 +52,7 @@ Decisions
 """
 import collections
 import errno
+import os
 import socket
 import struct
 import time
@@ -319,8 +320,12 @@ def _warn_clipped(requested, effective):
 
 
 def _fastopen_sysctl():
-    from gmp.doctor.procfs import Proc      # gmp.doctor.procfs imports this module
-    return Proc().sysctl_int("net.ipv4.tcp_fastopen") or 0
+    from gmp import settings
+    try:
+        with open(os.path.join(settings.get("GMP_PROC_ROOT"), "proc/sys/net/ipv4/tcp_fastopen")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _fmt_addr(addr):

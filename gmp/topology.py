@@ -29,6 +29,8 @@ import dataclasses
 import glob
 import os
 
+from gmp import settings
+
 __all__ = ["Topology", "Placement", "parse_cpulist", "read_topology", "allowed_cpus", "plan"]
 
 MODES = ("none", "compact", "scatter")
@@ -78,7 +80,7 @@ def _read(path):
 
 
 def read_topology(root=None):
-    root = root or os.environ.get("GMP_SYSFS_ROOT") or "/sys"
+    root = root or settings.get("GMP_SYSFS_ROOT")
     try:
         online = parse_cpulist(_read(os.path.join(root, "devices/system/cpu/online")))
     except OSError:
@@ -102,7 +104,7 @@ def allowed_cpus():
     try:
         import psutil
         return set(psutil.Process().cpu_affinity())
-    except Exception:
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported here: the kernel's answer will do
         return set(os.sched_getaffinity(0))
 
 
@@ -110,7 +112,7 @@ def plan(procs, pin=None, topo=None, allowed=None):
     """One Placement per M for `pin` (see the module docstring), or raise
     ValueError naming the impossible part of the request."""
     if pin is None:
-        pin = os.environ.get("GMPPIN") or "none"
+        pin = settings.get("GMPPIN")
     if isinstance(pin, (list, tuple)) and pin and all(isinstance(p, Placement) for p in pin):
         if len(pin) != procs:
             raise ValueError(f"pin: {len(pin)} placements for {procs} Ms")

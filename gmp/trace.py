@@ -35,13 +35,11 @@ import gc
 import json
 import os
 import struct
-import sys
 import threading
 import time
-import warnings
 
+from gmp import settings
 from gmp._ext import _core
-from gmp.debug import gmpdebug
 
 EVENT = struct.Struct("<qqqii")
 (CREATED, READY, RUN, PARK, YIELD, EXIT, STOLEN, IDLE, GIL, BLOCK_B, BLOCK_E,
@@ -273,46 +271,9 @@ class _Converter:
 
 def from_gmpdebug(value=None):
     """A started Tracer when GMPDEBUG has trace=FILE (and none runs yet)."""
-    path = gmpdebug(value).get("trace")
+    path = settings.debug(value)["trace"]
     if not path or _active is not None:
         return None
     if path == "1":
         raise ValueError("GMPDEBUG: trace needs a file name (trace=FILE)")
     return Tracer(path).start()
-
-
-def _trace_cmd(args):
-    from gmp.monkey import run_script, script_argv
-
-    argv = script_argv(args, "trace")
-    if argv is None:
-        return 2
-    tracer = Tracer(args.output, capacity=args.capacity)
-    with tracer, warnings.catch_warnings():
-        # The only thread alive when run_script patches threading is the
-        # drain thread, which must stay an OS thread: no news for the user.
-        warnings.filterwarnings("ignore", "gmp.monkey: 1 thread", RuntimeWarning)
-        try:
-            run_script(argv[0], argv[1:], duration=args.duration)
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                raise
-    print(f"gmp trace: {tracer.events} events ({tracer.dropped} dropped) -> {args.output}",
-          file=sys.stderr)
-    return 0
-
-
-def add_parser(subparsers):
-    import argparse
-
-    p = subparsers.add_parser(
-        "trace", help="run a script on gmp and record a scheduler trace",
-        description="Run SCRIPT on gmp (as gmp run does) and write every G transition per M "
-                    "as Chrome trace-event JSON (open it in Perfetto or chrome://tracing).")
-    p.add_argument("-o", "--output", default="trace.json", help="output file (default trace.json)")
-    p.add_argument("--capacity", type=int, default=1 << 16,
-                   help="events buffered per M between drains (a power of two, default 65536)")
-    p.add_argument("--duration", type=float, help="stop the script after this many seconds")
-    p.add_argument("script", nargs=argparse.REMAINDER, help="-- script.py [args...]")
-    p.set_defaults(func=_trace_cmd)
-    return p

@@ -3,6 +3,10 @@
     gmp.run(gmp.wsgi.serve, app, ("0.0.0.0", 8000))        # or, inside a G:
     srv = gmp.wsgi.Server(app, [gmp.net.listen(addr)]); srv.start(); ...; srv.shutdown(10)
 
+Length: ~950 lines, one job: a connection's life (parse, body stream,
+response writer, idle poller, shutdown) whose parts share the connection's
+private state; split apart, each piece would have to expose it.
+
 Design: no G waits on an idle connection
     A G that blocks its M in a C call gmp cannot see (a C extension, an
     unpatched sleep) holds every G bound to that M: a started G never changes

@@ -4,7 +4,6 @@
   bugs that matter (a bound G woken on the wrong thread, a lost wake-up across
   Ps) only show with several Ms.
 * ``grun``: ``gmp.run`` with ``procs`` bound.
-* ``wait_until``/``parked``: poll observable state between goscheds.
 * ``redis_port``: a real redis-server for the drop-in tests.
 * a hang guard: a runtime bug usually shows as a hang, so each test gets an
   alarm that raises ``Hang`` in the main thread.  The signal handler runs in
@@ -28,9 +27,13 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The test modules live in one folder per area (core, net, monkey, ...) and
+# import the shared modules here (helpers, patched) by name.  Only tests/
+# goes on sys.path, never the repository root: gmp must come from the
+# install being tested (editable, or the wheel in .ci/run's second run).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import gmp  # noqa: E402
+import gmp
 
 DEFAULT_HANG_TIMEOUT = 60.0
 BACKSTOP_GRACE = 30.0
@@ -79,23 +82,6 @@ def procs(request):
 def grun(procs):
     """``gmp.run`` with the parametrized number of Ms."""
     return functools.partial(gmp.run, procs=procs)
-
-
-def wait_until(pred, what, timeout=5.0):
-    """Polls pred() between gosched()s (inside a G) until it holds; bounded
-    in time.  Synchronises on observable state, never on a sleep."""
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        if gmp.current() is not None:
-            gmp.gosched()
-        else:
-            time.sleep(0.0005)
-
-
-def parked(g, reason="IO wait"):
-    return lambda: g.wait_reason == reason
 
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"

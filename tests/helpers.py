@@ -1,21 +1,20 @@
-"""Helpers shared by the test modules (imported as ``helpers``: pytest puts
-``tests/`` on ``sys.path``)."""
+"""Helpers shared by the test modules (imported as ``helpers``: the
+conftest puts ``tests/`` on ``sys.path``)."""
 import math
+import os
 import threading
 import time
 
-import pytest
-
 import gmp
+
+# The folder holding tests/ and examples/: the repository root, or the
+# temporary folder .ci/run copies them to for the installed-package run.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Lower bounds on timer durations allow this much early wake-up (clock and
 # epoll millisecond granularity); upper bounds are deliberately generous.
 TOL = 0.002
 SLACK = 2.0
-
-# A loop that waits for another G by yielding gives up after this many rounds:
-# reaching it means gosched does not let the other G run (a livelock).
-MAX_SPINS = 100_000
 
 
 class Stopwatch:
@@ -32,13 +31,23 @@ def assert_took(sw, seconds):
     assert seconds - TOL <= sw.elapsed < seconds + SLACK, sw.elapsed
 
 
-def spin_until(predicate):
-    """gosched until ``predicate()`` is true; fail on a livelock."""
-    for _ in range(MAX_SPINS):
-        if predicate():
-            return
-        gmp.gosched()
-    pytest.fail("gosched never let the awaited G run")
+def wait_until(pred, what="the awaited state", timeout=5.0):
+    """Polls pred() between gosched()s (inside a G) until it holds; bounded
+    in time, so a livelock (gosched never letting the awaited G run) fails
+    instead of hanging.  Synchronises on observable state, never on a
+    sleep."""
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        if gmp.current() is not None:
+            gmp.gosched()
+        else:
+            time.sleep(0.0005)
+
+
+def parked(g, reason="IO wait"):
+    return lambda: g.wait_reason == reason
 
 
 def try_recv_spin(ch):
@@ -51,7 +60,7 @@ def try_recv_spin(ch):
             got.append(value)
         return ok
 
-    spin_until(ready)
+    wait_until(ready, "a value on the channel")
     return got[0]
 
 

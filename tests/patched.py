@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
 
 
 def run_patched(tmp_path, body, *argv, procs=2, timeout=120):
@@ -17,6 +17,6 @@ def run_patched(tmp_path, body, *argv, procs=2, timeout=120):
                 f"m.run_script(sys.argv[1], sys.argv[2:], procs={procs})")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.run([sys.executable, "-c", launcher, str(script), *argv],
-                       capture_output=True, text=True, timeout=timeout, env=env)
+                       check=False, capture_output=True, text=True, timeout=timeout, env=env)
     assert p.returncode == 0, f"script failed ({p.returncode}):\n{p.stderr[-4000:]}"
     return p.stdout

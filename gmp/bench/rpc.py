@@ -278,7 +278,7 @@ class _Client:
 
 
 def _request_maker(workload, rnd):
-    key_uniform = lambda: rnd.randrange(1 << 20)  # noqa: E731
+    key_uniform = lambda: rnd.randrange(1 << 20)
     if workload == "rpc_skew":
         keys = list(range(1000))
         cum = []

@@ -51,11 +51,10 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from gmp.bench import rpc
+from gmp.bench import harness, rpc
 
 POLICIES = ("go", "global", "tars", "sofa")   # the default; any registered policy may be named
 WORKLOADS = ("fanout_skewed", "fanout_balanced", "pipeline", "gil_release",
@@ -348,21 +347,15 @@ def _cells(workloads, policies, procs_list, with_gevent, quick=False):
 
 def _run_cell(cell, scale, timeout):
     cfg = dict(cell, scale=scale)
-    env = dict(os.environ)
-    env.pop("GMPPOLICY", None)
-    env.pop("GMPMAXPROCS", None)
-    cmd = [sys.executable, "-m", "gmp.bench.steal_vs_global", "--child", json.dumps(cfg)]
+    env = harness.child_env(drop=("GMPPOLICY", "GMPMAXPROCS"))
+    out, err = harness.run_child(["-m", "gmp.bench.steal_vs_global", "--child", json.dumps(cfg)],
+                                 timeout, env=env)
+    if err:
+        return {"error": err}
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
-    if p.returncode != 0:
-        tail = (p.stderr or "").strip().splitlines()[-3:]
-        return {"error": f"exit {p.returncode}: " + " | ".join(tail)}
-    try:
-        return json.loads(p.stdout.strip().splitlines()[-1])
+        return json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"error": "no JSON result: " + (p.stdout or "")[-200:]}
+        return {"error": "no JSON result: " + (out or "")[-200:]}
 
 
 def _progress(done, total, t0, label, stream=sys.stderr):
@@ -428,7 +421,7 @@ def format_table(rows):
     for r in rows:
         if "error" in r:
             lines.append((r["workload"], f"{r['runtime']}/{r['policy']}", str(r["procs"]),
-                          "ERROR " + r["error"][:60]) + ("",) * 10)
+                          "ERROR " + r["error"]) + ("",) * 10)
             continue
         base = _find(rows, r["workload"], "gmp", "global", r["procs"])
         ratio = f"{r['throughput'] / base['throughput']:.2f}" if base and r["runtime"] == "gmp" else "-"
@@ -501,7 +494,7 @@ def format_targets(tg):
     lines = ["", "targets (ratios within this run):"]
     for name, v, goal, ok in tg:
         vs = "n/a" if v is None else f"{v:.2f}"
-        lines.append(f"  {'PASS' if ok else 'FAIL'}  {name}: {vs} (goal {goal})")
+        lines.append(f"  {harness.verdict(None if v is None else ok):<4}  {name}: {vs} (goal {goal})")
     return "\n".join(lines)
 
 
@@ -532,6 +525,7 @@ def _add_args(p):
     p.add_argument("--no-gevent", action="store_true", help="skip the gevent comparison")
     p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     p.add_argument("--timeout", type=float, default=120, help="per-run timeout, s")
+    harness.add_strict_arg(p)
 
 
 def run_cli(args):
@@ -584,7 +578,11 @@ def run_cli(args):
             json.dump({"procs": procs_list, "scale": scale, "repeat": repeat, "rows": rows,
                        "targets": [dict(name=n, value=v, goal=g, ok=ok) for n, v, g, ok in tg]},
                       f, indent=1)
-    return 0
+    errors = [r for r in rows if "error" in r]
+    if errors:
+        sys.stderr.write(f"gmp bench steal-vs-global: {len(errors)} of {len(rows)} cell(s) failed\n")
+    return harness.exit_code(errors, [harness.verdict(None if v is None else ok) for _, v, _, ok in tg],
+                             args.strict)
 
 
 def main(argv=None):

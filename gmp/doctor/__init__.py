@@ -41,6 +41,7 @@ import sys
 import textwrap
 import time
 
+from gmp import settings
 from gmp.doctor.procfs import Proc
 from gmp.doctor.rules import RULES, SEVERITIES, Finding
 
@@ -138,7 +139,7 @@ def check(role="both", pid="self", interval=None, root=None, listeners=None):
         raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
     if pid is not None and pid != "self" and (isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0):
         raise ValueError(f"pid must be a positive int, 'self' or None, not {pid!r}")
-    root = root or os.environ.get("GMP_PROC_ROOT") or "/"
+    root = root or settings.get("GMP_PROC_ROOT")
     proc = Proc(root)
     if listeners is None:
         listeners = _own_listeners() if pid == "self" and root == "/" else []

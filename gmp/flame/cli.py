@@ -70,7 +70,7 @@ def _speedscope(args: argparse.Namespace) -> int:
 
 @_reporting_input_errors
 def _diff(args: argparse.Namespace) -> int:
-    options = dict(ignore_lines=args.ignore_lines, drop_roots=args.drop_roots)
+    options = {"ignore_lines": args.ignore_lines, "drop_roots": args.drop_roots}
     base = diff.prepare(_read(args.base), **options)
     cand = diff.prepare(_read(args.cand), **options)
     result = diff.compare(base, cand, fail_above=args.fail_above, min_samples=args.min_samples)

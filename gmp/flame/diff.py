@@ -171,8 +171,8 @@ class DiffResult:
 
     def format_text(self, top: int) -> str:
         lines = [
-            f"flame diff: base {self.base_samples} samples, candidate {self.cand_samples} samples;"
-            f" shares are of each side's total",
+            (f"flame diff: base {self.base_samples} samples, candidate {self.cand_samples} samples;"
+            f" shares are of each side's total"),
             f"gate: any frame's self share growing by more than {self.fail_above:.2f} pp fails",
         ]
         if self.insufficient:

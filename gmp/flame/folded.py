@@ -5,7 +5,7 @@ The format (``py-spy record --format raw``) is one record per distinct stack::
     <frame>;<frame>;...;<frame> <count>
 
 Frames are root first.  Facts below were checked against py-spy 0.4.3 output
-(tests/data/pyspy_*.txt are real recordings) and its source
+(tests/flame/data/pyspy_*.txt are real recordings) and its source
 (src/flamegraph.rs, src/python_spy.rs, src/stack_trace.rs):
 
 * A code frame is ``name (file:line)``.  py-spy falls back to ``name (file)``

@@ -115,11 +115,11 @@ def _render(
     height = TITLE_SPACE + depth * FRAME_HEIGHT + PAD
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}"'
-        f' viewBox="0 0 {WIDTH} {height}" style="background:#fff">',
-        f"<style>text{{font-family:Verdana,sans-serif;font-size:{FONT_SIZE}px}}"
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}"'
+        f' viewBox="0 0 {WIDTH} {height}" style="background:#fff">'),
+        (f"<style>text{{font-family:Verdana,sans-serif;font-size:{FONT_SIZE}px}}"
         " .f text{pointer-events:none} .f rect{stroke:#fff;stroke-width:0.5}"
-        " .f:hover rect{stroke:#000}</style>",
+        " .f:hover rect{stroke:#000}</style>"),
         f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="16">{escape(title)}</text>',
         f'<text x="{WIDTH / 2}" y="32" text-anchor="middle" fill="#666">{escape(subtitle)}</text>',
     ]

@@ -231,7 +231,7 @@ def test_listen_overflow_rate_is_reported(fake, monkeypatch):
     monkeypatch.setattr(doctor.time, "sleep", lambda s: (fake.count("TcpExt", "ListenOverflows", 10),
                                                          fake.count("TcpExt", "ListenDrops", 10)))
     report, _ = findings(fake, interval=2)
-    f = [f for f in report.findings if f.id == "counters.listen_overflows"][0]
+    f = next(f for f in report.findings if f.id == "counters.listen_overflows")
     assert f.value == 10 and "(5.0/s)" in f.advice and "10 SYNs dropped" in f.advice
     assert report.exit_status == 1
 

@@ -8,7 +8,7 @@ import struct
 import warnings
 
 import pytest
-from conftest import wait_until
+from helpers import wait_until
 
 import gmp
 from gmp import doctor, net, tcpstats

@@ -2,7 +2,7 @@
 import time
 
 import pytest
-from conftest import parked, wait_until
+from helpers import parked, wait_until
 
 import gmp
 from gmp import latency

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import parked, wait_until
+from helpers import parked, wait_until
 
 import gmp
 from gmp import net
