@@ -29,7 +29,9 @@ threading  gmp.monkey.threading ``Thread`` starts a G, ``Lock`` parks Gs,
 queue      gmp.monkey.queue    ``queue.SimpleQueue`` is the pure-Python one
                                (on the G-aware locks)
 subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
-                               gmp.blocking pool
+                               gmp.blocking pool; ``subprocess._PopenSelector``
+                               (bound when subprocess is imported, often
+                               before patching) is GSelector
 signal     gmp.monkey.signal   handlers run in a G of their own
 
 Everything a patch installs is imported from those modules; this package
@@ -158,7 +160,9 @@ def patch_queue():
 def patch_subprocess():
     if "subprocess" in _patched:
         return
+    import subprocess    # noqa: F401 - _PopenSelector is bound at its import
     _patch("os", "waitpid", _subprocess.waitpid)
+    _patch("subprocess", "_PopenSelector", GSelector)
     _patched.add("subprocess")
 
 
