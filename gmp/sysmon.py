@@ -10,8 +10,11 @@ sleep) and
     see or is running one long G, and the fresh Gs should be stolen.  That
     wake-up overrides the GIL back-off (see sysmon.pxi);
 (b) reports, once per incident, a G that has kept its M for longer than
-    ``long_ms`` (default 100 ms) without parking, with the stack of that M's
-    thread (``sys._current_frames()``), on stderr;
+    ``long_ms`` without parking, with the stack of that M's thread
+    (``sys._current_frames()``), on stderr.  Off unless asked for
+    (``GMPDEBUG=sysmonlong=100``), as gevent's monitor thread is opt-in: a
+    slow import or a CPU-bound handler is routine in a server, and a
+    drop-in runtime must not write to its stderr uninvited;
 (c) prints Go's schedtrace line every ``schedtrace`` ms when
     ``GMPDEBUG=schedtrace=MS`` is set, to stderr::
 
@@ -27,7 +30,7 @@ sleep) and
 GMPDEBUG is parsed as Go parses GODEBUG: comma-separated ``key=value``
 pairs, later keys win, unknown keys are ignored; values of the keys gmp
 knows are integers (a bad one is a ValueError naming it).  Known keys:
-``schedtrace`` (ms), ``scheddetail`` (0/1), ``sysmonlong`` (ms, 0 disables the report),
+``schedtrace`` (ms), ``scheddetail`` (0/1), ``sysmonlong`` (ms; 0, the default, disables the report),
 ``sysmonstuck`` (us, 0 disables the forced wake-up), ``sysmon`` (0 turns the
 thread off).
 """
@@ -74,7 +77,7 @@ class Config:
         if d.get("sysmon", 1) == 0:
             return None
         return cls(stuck_ms=d.get("sysmonstuck", 1000) / 1000.0,
-                   long_ms=d.get("sysmonlong", 100),
+                   long_ms=d.get("sysmonlong", 0),
                    schedtrace_ms=d.get("schedtrace", 0),
                    detail=bool(d.get("scheddetail", 0)))
 

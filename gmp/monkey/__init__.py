@@ -160,7 +160,7 @@ def patch_queue():
 def patch_subprocess():
     if "subprocess" in _patched:
         return
-    import subprocess    # noqa: F401 - _PopenSelector is bound at its import
+    import subprocess  # noqa: F401 - _PopenSelector is bound at its import
     _patch("os", "waitpid", _subprocess.waitpid)
     _patch("subprocess", "_PopenSelector", GSelector)
     _patched.add("subprocess")
@@ -219,9 +219,12 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
 
 def run_script(path, argv, procs=None, duration=None):
     """Patches, then runs the script at `path` as ``__main__`` with sys.argv
-    = [path, *argv] inside gmp.run (the script body is the main G).  With
-    `duration`, the script is stopped (its Gs cancelled) after that many
-    seconds, as ``py-spy record --duration`` does."""
+    = [path, *argv] inside gmp.run (the script body is the main G).  When
+    the script ends, its non-daemon threads (Gs) are joined and
+    ``threading._register_atexit`` hooks run, as at CPython's exit; daemon
+    threads are then cancelled silently.  With `duration`, the script is
+    stopped (its Gs cancelled) after that many seconds, as
+    ``py-spy record --duration`` does."""
     import runpy
     if not os.path.exists(path):
         raise FileNotFoundError(f"gmp: no such script: {path}")
@@ -231,7 +234,18 @@ def run_script(path, argv, procs=None, duration=None):
 
     def main():
         if duration is None:
-            runpy.run_path(path, run_name="__main__")
+            # As at CPython's exit, non-daemon threads are joined when the
+            # script ends, also by sys.exit() or an exception - but not on
+            # Ctrl-C, which stops the runtime at once, as gevent does.
+            interrupted = False
+            try:
+                runpy.run_path(path, run_name="__main__")
+            except KeyboardInterrupt:
+                interrupted = True
+                raise
+            finally:
+                if not interrupted:
+                    _threading.shutdown()
             return
         g = gmp.go(runpy.run_path, path, run_name="__main__")
         if g.join(duration):

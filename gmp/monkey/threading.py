@@ -94,17 +94,24 @@ class GThread(_RealThread):
         if _current() is None:
             # No runtime on this thread: a real thread, as before patching.
             return _RealThread.start(self)
-        self._gmp_g = gmp.go(self._gmp_bootstrap)
-        self._gmp_g.name = self.name
+        g = self._gmp_g = gmp.go(self._gmp_bootstrap)
+        g.name = self.name
+        # Registered before start() returns, as CPython's start() waits for
+        # its thread to register: enumerate() and the join at exit see a
+        # thread that has not run yet.
+        self._ident = g.id
+        threading._active[g.id] = self
         self._started.set()
 
     def _gmp_bootstrap(self):
         g = _current()
-        self._ident = g.id
-        threading._active[g.id] = self
         try:
             self.run()
         except SystemExit:
+            pass
+        except gmp.Killed:
+            # The runtime is ending (a daemon thread still running when the
+            # script ended): CPython lets daemon threads vanish silently.
             pass
         except BaseException:
             self._invoke_excepthook(self)
@@ -129,6 +136,29 @@ class GThread(_RealThread):
     @property
     def native_id(self):
         return self._ident if getattr(self, "_gmp_g", None) is not None else _RealThread.native_id.fget(self)
+
+
+def shutdown():
+    """What CPython's threading._shutdown() does at interpreter exit, for
+    the threads that are Gs: call the ``threading._register_atexit`` hooks
+    (ThreadPoolExecutor's, which lets queued work finish and joins its
+    workers), then join every non-daemon G thread, including those started
+    meanwhile.  Called in the main G when a ``gmp run`` script ends, before
+    the runtime cancels the remaining Gs; CPython calls the real one after
+    gmp.run returns, and finds no hooks left to run."""
+    threading._SHUTTING_DOWN = True
+    hooks = threading._threading_atexits
+    while hooks:
+        hooks.pop()()
+    me = _current()
+    while True:
+        pending = [t for t in list(threading._active.values())
+                   if getattr(t, "_gmp_g", None) is not None and t._gmp_g is not me
+                   and not t.daemon and not t._gmp_g.dead]
+        if not pending:
+            return
+        for t in pending:
+            t.join()
 
 
 class Glocal:

@@ -2,7 +2,6 @@
 though subprocess was imported (binding its _PopenSelector) before
 patching, as ``gmp run`` always does."""
 import pytest
-
 from gmprun import gmp_run
 
 
