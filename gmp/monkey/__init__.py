@@ -24,8 +24,8 @@ time       gmp.monkey.time     ``time.sleep`` is gmp.sleep inside a G
 select     gmp.monkey.select   ``select.select``, ``select.poll`` and
                                ``select.epoll`` objects, the ``selectors``
                                classes: they wait on gmp's netpoller inside a G
-threading  gmp.monkey.threading ``Thread`` starts a G, ``Lock`` parks Gs,
-                               ``get_ident`` is per G, ``local`` is G-local
+threading  gmp.monkey.threading ``Thread`` and ``Timer`` start a G, ``Lock``
+                               parks Gs, ``get_ident`` and ``local`` are per G
 queue      gmp.monkey.queue    ``queue.SimpleQueue`` is the pure-Python one
                                (on the G-aware locks)
 subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
@@ -146,7 +146,9 @@ def patch_thread():
     _patch("threading", "_CRLock", None)          # RLock() -> _PyRLock on GLock
     _patch("threading", "get_ident", _threading.get_ident)
     _patch("threading", "Thread", GThread)
+    _patch("threading", "Timer", _threading.GTimer)
     _patch("threading", "local", Glocal)
+    _patch("_thread", "_local", Glocal)       # what threading.local re-exports
     _patched.add("thread")
 
 

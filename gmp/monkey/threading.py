@@ -4,11 +4,13 @@
 ``Lock``/``_allocate_lock`` park Gs (and still block plain threads), so
 ``RLock`` (the Python version), ``Condition``, ``Event``, ``Semaphore``,
 ``Barrier`` and ``queue.Queue``/``SimpleQueue`` built on them are G-aware;
-``get_ident`` is per G; ``local`` is G-local.
+``get_ident`` is per G; ``local`` is per G (see Glocal); ``Timer`` is a
+GThread.  ``shutdown()`` is CPython's exit-time join of non-daemon threads,
+for those that are Gs (gmp run calls it when the script ends).
 """
 import _thread
-import contextvars
 import threading
+import weakref
 from time import monotonic as _monotonic
 
 import gmp
@@ -18,6 +20,7 @@ from gmp._ext._core import WaitList
 _current = _core.current
 _real_allocate_lock = _thread.allocate_lock
 _real_get_ident = _thread.get_ident
+_real_local = _thread._local
 _park_unless = _core.park_unless
 
 
@@ -118,6 +121,7 @@ class GThread(_RealThread):
         finally:
             self._gmp_done = True
             threading._active.pop(g.id, None)
+            _drop_locals_of(g)
 
     def join(self, timeout=None):
         g = getattr(self, "_gmp_g", None)
@@ -136,6 +140,16 @@ class GThread(_RealThread):
     @property
     def native_id(self):
         return self._ident if getattr(self, "_gmp_g", None) is not None else _RealThread.native_id.fget(self)
+
+
+class GTimer(GThread):
+    """threading.Timer on a G.  The stdlib's Timer subclasses the Thread
+    class of import time (the real one), so it is rebuilt here from the
+    stdlib's own methods over GThread rather than reimplemented."""
+
+    __init__ = threading.Timer.__init__
+    cancel = threading.Timer.cancel
+    run = threading.Timer.run
 
 
 def shutdown():
@@ -161,49 +175,137 @@ def shutdown():
             t.join()
 
 
-class Glocal:
-    """threading.local whose attributes are per G (per thread outside Gs):
-    each G starts with its own contextvars context, so a ContextVar per
-    local object is G-local storage."""
+_SWEEP_MIN = 64
+_MISSING = object()
 
-    __slots__ = ("_gmp_var", "_gmp_args", "__weakref__")
+
+def _is_data_descriptor(cls, name):
+    for klass in cls.__mro__:
+        attr = klass.__dict__.get(name, _MISSING)
+        if attr is not _MISSING:
+            kind = type(attr)
+            return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
+    return False
+
+
+def _dict_of(self):
+    """The attribute dict of local `self` for the calling G (or thread),
+    made - and the subclass __init__ run on it - on first use."""
+    g = _current()
+    if g is None or g.id == 1:
+        tls = object.__getattribute__(self, "_gmp_tls")
+        try:
+            return tls.d
+        except AttributeError:
+            pass
+        d = tls.d = {}
+    else:
+        dicts = object.__getattribute__(self, "_gmp_dicts")
+        d = dicts.get(g)
+        if d is not None:
+            return d
+        d = dicts[g] = {}
+        if len(dicts) > object.__getattribute__(self, "_gmp_sweep"):
+            _sweep(self, dicts)
+    cls = type(self)
+    if cls.__init__ is not object.__init__:
+        args, kwargs = object.__getattribute__(self, "_gmp_args")
+        try:
+            cls.__init__(self, *args, **kwargs)
+        except BaseException:
+            _forget(self, g)
+            raise
+    return d
+
+
+def _forget(self, g):
+    if g is None or g.id == 1:
+        object.__getattribute__(self, "_gmp_tls").__dict__.pop("d", None)
+    else:
+        object.__getattribute__(self, "_gmp_dicts").pop(g, None)
+
+
+# Every live Glocal, so that a thread ending drops its storage at once, as
+# CPython's does (values such as connections are released with the thread).
+# id -> weakref: list(dict.values()) copies without running Python code.
+_all_locals = {}
+
+
+def _drop_locals_of(g):
+    for ref in list(_all_locals.values()):
+        loc = ref()
+        if loc is not None:
+            object.__getattribute__(loc, "_gmp_dicts").pop(g, None)
+
+
+def _sweep(self, dicts):
+    # A G started by gmp.go rather than as a Thread runs no hook at its end
+    # (and Gs cannot be weakly referenced), so the dicts of dead Gs are
+    # dropped when the table has doubled since the last sweep: memory stays
+    # proportional to the live Gs that use this local.
+    # list() copies the keys without running Python code, so other Ms
+    # adding theirs meanwhile cannot break the scan.
+    for g in list(dicts):
+        if g.dead:
+            dicts.pop(g, None)
+    object.__setattr__(self, "_gmp_sweep", max(_SWEEP_MIN, 2 * len(dicts)))
+
+
+class Glocal:
+    """threading.local whose attributes are per G (per OS thread outside
+    Gs; the main G shares its thread's, as get_ident does).
+
+    As in CPython: a subclass ``__init__`` runs once in each thread (G) on
+    its first access, with the constructor's arguments - in the creating
+    one by the constructor itself; class-level data descriptors
+    (properties) win over the per-thread dict.  The storage belongs to the
+    G itself, not to a contextvars Context: a value set inside
+    ``contextvars.Context().run`` or an asyncio Task is seen by the rest of
+    that G, as a thread-local is by the rest of a thread."""
+
+    __slots__ = ("__weakref__", "_gmp_args", "_gmp_dicts", "_gmp_sweep", "_gmp_tls")
 
     def __new__(cls, *args, **kwargs):
         if (args or kwargs) and cls.__init__ is object.__init__:
             raise TypeError("Initialization arguments are not supported")
         self = object.__new__(cls)
-        object.__setattr__(self, "_gmp_var", contextvars.ContextVar(f"gmp.local.{id(self)}"))
-        object.__setattr__(self, "_gmp_args", (args, kwargs))
+        setslot = object.__setattr__
+        setslot(self, "_gmp_dicts", {})
+        setslot(self, "_gmp_tls", _real_local())
+        setslot(self, "_gmp_args", (args, kwargs))
+        setslot(self, "_gmp_sweep", _SWEEP_MIN)
+        key = id(self)
+        _all_locals[key] = weakref.ref(self, lambda _, key=key: _all_locals.pop(key, None))
+        # The creating thread's dict, without __init__: type() calls that.
+        g = _current()
+        if g is None or g.id == 1:
+            object.__getattribute__(self, "_gmp_tls").d = {}
+        else:
+            object.__getattribute__(self, "_gmp_dicts")[g] = {}
         return self
 
-    def _gmp_dict(self):
-        var = object.__getattribute__(self, "_gmp_var")
-        d = var.get(None)
-        if d is None:
-            d = {}
-            var.set(d)
-            cls = type(self)
-            if cls.__init__ is not object.__init__:
-                args, kwargs = object.__getattribute__(self, "_gmp_args")
-                cls.__init__(self, *args, **kwargs)
-        return d
-
     def __getattribute__(self, name):
-        if name in ("__class__", "__dict__", "_gmp_dict"):
-            if name == "__dict__":
-                return object.__getattribute__(self, "_gmp_dict")()
-            return object.__getattribute__(self, name)
-        d = object.__getattribute__(self, "_gmp_dict")()
-        if name in d:
+        if name == "__dict__":
+            return _dict_of(self)
+        d = _dict_of(self)
+        if name in d and not _is_data_descriptor(type(self), name):
             return d[name]
         return object.__getattribute__(self, name)
 
     def __setattr__(self, name, value):
-        object.__getattribute__(self, "_gmp_dict")()[name] = value
+        if name == "__dict__":
+            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
+        if _is_data_descriptor(type(self), name):
+            return object.__setattr__(self, name, value)
+        _dict_of(self)[name] = value
 
     def __delattr__(self, name):
-        d = object.__getattribute__(self, "_gmp_dict")()
+        if name == "__dict__":
+            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
+        if _is_data_descriptor(type(self), name):
+            return object.__delattr__(self, name)
+        d = _dict_of(self)
         try:
             del d[name]
         except KeyError:
-            raise AttributeError(name) from None
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
