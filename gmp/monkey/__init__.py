@@ -33,6 +33,8 @@ subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
                                (bound when subprocess is imported, often
                                before patching) is GSelector
 signal     gmp.monkey.signal   handlers run in a G of their own
+asyncio    gmp.monkey.asyncio  the running event loop is per G, so Gs on one
+                               M may each be inside ``asyncio.run``
 
 Everything a patch installs is imported from those modules; this package
 only keeps the record (``original()``, ``is_patched()``) and applies it.
@@ -65,7 +67,7 @@ from gmp.monkey.socket import GSocket
 from gmp.monkey.threading import GLock, GThread, Glocal
 
 __all__ = ["patch_all", "patch_socket", "patch_ssl", "patch_time", "patch_select",
-           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "run_script",
+           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "patch_asyncio", "run_script",
            "is_patched", "original", "GSocket", "GLock", "GThread", "Glocal", "GSelector",
            "GSelectSelector", "GEpoll", "GEpollSelector"]
 
@@ -176,6 +178,16 @@ def patch_signal():
     _patched.add("signal")
 
 
+def patch_asyncio():
+    if "asyncio" in _patched:
+        return
+    from gmp.monkey import asyncio as _asyncio
+    for module, name, value in _asyncio.replacements():
+        _patch(module, name, value)
+    _asyncio.patch_policy()
+    _patched.add("asyncio")
+
+
 def _warn_early_imports():
     for modname, mod in list(sys.modules.items()):
         if mod is None or modname.startswith(("gmp", "_")) or modname in (
@@ -195,7 +207,7 @@ def _warn_early_imports():
 
 
 def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
-              subprocess=True, signal=True, ssl=True):
+              subprocess=True, signal=True, ssl=True, asyncio=True):
     """Patch the stdlib for cooperative use by Gs (see the module notes).
     Idempotent."""
     first = not _patched
@@ -215,6 +227,8 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
         patch_subprocess()
     if signal:
         patch_signal()
+    if asyncio:
+        patch_asyncio()
     if first:
         _warn_early_imports()
 
