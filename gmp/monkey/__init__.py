@@ -35,6 +35,9 @@ subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
 signal     gmp.monkey.signal   handlers run in a G of their own
 asyncio    gmp.monkey.asyncio  the running event loop is per G, so Gs on one
                                M may each be inside ``asyncio.run``
+psycopg    gmp.monkey.psycopg  psycopg2 and psycopg 3 wait on the netpoller
+                               (their own wait hooks; applied when imported,
+                               gmp.monkey.imports)
 
 Everything a patch installs is imported from those modules; this package
 only keeps the record (``original()``, ``is_patched()``) and applies it.
@@ -67,7 +70,8 @@ from gmp.monkey.socket import GSocket
 from gmp.monkey.threading import GLock, GThread, Glocal
 
 __all__ = ["patch_all", "patch_socket", "patch_ssl", "patch_time", "patch_select",
-           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "patch_asyncio", "run_script",
+           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "patch_asyncio",
+           "patch_psycopg", "run_script",
            "is_patched", "original", "GSocket", "GLock", "GThread", "Glocal", "GSelector",
            "GSelectSelector", "GEpoll", "GEpollSelector"]
 
@@ -188,6 +192,16 @@ def patch_asyncio():
     _patched.add("asyncio")
 
 
+def patch_psycopg():
+    if "psycopg" in _patched:
+        return
+    from gmp.monkey import psycopg as _psycopg
+    from gmp.monkey.imports import when_imported
+    when_imported("psycopg2", _psycopg.patch_psycopg2)
+    when_imported("psycopg.waiting", _psycopg.patch_psycopg)
+    _patched.add("psycopg")
+
+
 def _warn_early_imports():
     for modname, mod in list(sys.modules.items()):
         if mod is None or modname.startswith(("gmp", "_")) or modname in (
@@ -207,7 +221,7 @@ def _warn_early_imports():
 
 
 def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
-              subprocess=True, signal=True, ssl=True, asyncio=True):
+              subprocess=True, signal=True, ssl=True, asyncio=True, psycopg=True):
     """Patch the stdlib for cooperative use by Gs (see the module notes).
     Idempotent."""
     first = not _patched
@@ -229,6 +243,8 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
         patch_signal()
     if asyncio:
         patch_asyncio()
+    if psycopg:
+        patch_psycopg()
     if first:
         _warn_early_imports()
 

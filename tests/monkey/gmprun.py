@@ -10,16 +10,20 @@ import textwrap
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def gmp_run(tmp_path, body, *argv, procs=2, timeout=120, env=None, check=True):
+def gmp_run(tmp_path, body, *argv, procs=2, timeout=120, env=None, check=True, preload=()):
     """Writes body to script.py, runs ``python -m gmp run --procs N`` on it
     and returns the CompletedProcess (text); with check, a non-zero exit
-    fails the test with the script's stderr."""
+    fails the test with the script's stderr.  `preload` names modules the
+    interpreter imports before gmp patches (a user's sitecustomize, say)."""
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(body))
     full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     full_env.pop("GMPDEBUG", None)
     full_env.update(env or {})
-    p = subprocess.run([sys.executable, "-m", "gmp", "run", "--procs", str(procs), str(script), *argv],
+    cli = ["-m", "gmp"]
+    if preload:
+        cli = ["-c", f"import sys, {', '.join(preload)}; from gmp.cli import main; sys.exit(main())"]
+    p = subprocess.run([sys.executable, *cli, "run", "--procs", str(procs), str(script), *argv],
                        capture_output=True, text=True, timeout=timeout, env=full_env, check=False)
     if check:
         assert p.returncode == 0, f"script failed ({p.returncode}):\n{p.stderr[-4000:]}"
