@@ -38,6 +38,8 @@ asyncio    gmp.monkey.asyncio  the running event loop is per G, so Gs on one
 psycopg    gmp.monkey.psycopg  psycopg2 and psycopg 3 wait on the netpoller
                                (their own wait hooks; applied when imported,
                                gmp.monkey.imports)
+grpc       gmp.monkey.grpc     grpcio's pollers stay OS threads, blocking
+                               unary calls park only the G (when imported)
 
 Everything a patch installs is imported from those modules; this package
 only keeps the record (``original()``, ``is_patched()``) and applies it.
@@ -71,7 +73,7 @@ from gmp.monkey.threading import GLock, GThread, Glocal
 
 __all__ = ["patch_all", "patch_socket", "patch_ssl", "patch_time", "patch_select",
            "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "patch_asyncio",
-           "patch_psycopg", "run_script",
+           "patch_psycopg", "patch_grpc", "run_script",
            "is_patched", "original", "GSocket", "GLock", "GThread", "Glocal", "GSelector",
            "GSelectSelector", "GEpoll", "GEpollSelector"]
 
@@ -202,6 +204,17 @@ def patch_psycopg():
     _patched.add("psycopg")
 
 
+def patch_grpc():
+    if "grpc" in _patched:
+        return
+    from gmp.monkey import grpc as _grpc
+    from gmp.monkey.imports import when_imported
+    when_imported("grpc._cython.cygrpc", _grpc.use_os_threads)
+    when_imported("grpc._server", _grpc.use_os_threads)
+    when_imported("grpc._channel", _grpc.patch_channel)
+    _patched.add("grpc")
+
+
 def _warn_early_imports():
     for modname, mod in list(sys.modules.items()):
         if mod is None or modname.startswith(("gmp", "_")) or modname in (
@@ -221,7 +234,8 @@ def _warn_early_imports():
 
 
 def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
-              subprocess=True, signal=True, ssl=True, asyncio=True, psycopg=True):
+              subprocess=True, signal=True, ssl=True, asyncio=True, psycopg=True,
+              grpc=True):
     """Patch the stdlib for cooperative use by Gs (see the module notes).
     Idempotent."""
     first = not _patched
@@ -245,6 +259,8 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
         patch_asyncio()
     if psycopg:
         patch_psycopg()
+    if grpc:
+        patch_grpc()
     if first:
         _warn_early_imports()
 

@@ -16,6 +16,7 @@ from time import monotonic as _monotonic
 import gmp
 from gmp._ext import _core
 from gmp._ext._core import WaitList
+from gmp.blocking import blocking
 
 _current = _core.current
 _real_allocate_lock = _thread.allocate_lock
@@ -140,6 +141,71 @@ class GThread(_RealThread):
     @property
     def native_id(self):
         return self._ident if getattr(self, "_gmp_g", None) is not None else _RealThread.native_id.fget(self)
+
+
+class _OSThreadWaker:
+    """Keeps deadlock detection from firing while OS threads started from
+    Gs are alive: such a thread may still release a lock or set an event a
+    G waits on, and the runtime cannot see it.  While any is alive, one
+    keeper G waits on the gmp.blocking pool for the last to end - a call in
+    flight there is what the runtime counts as an external waker.  A G that
+    waits forever on a thread that never acts then hangs instead of raising
+    Deadlock, as Go's detector stays silent while cgo threads run."""
+
+    def __init__(self):
+        self._mu = _real_allocate_lock()
+        self._done = _real_allocate_lock()
+        self._alive = 0
+
+    def enter(self):
+        with self._mu:
+            self._alive += 1
+            if self._alive > 1:
+                return
+            self._done.acquire()
+        gmp.go(blocking, self._wait_all_ended).name = "gmp: OS threads alive"
+
+    def leave(self):
+        with self._mu:
+            self._alive -= 1
+            if self._alive == 0:
+                self._done.release()
+
+    def _wait_all_ended(self):
+        with self._done:
+            pass
+
+
+_os_thread_waker = _OSThreadWaker()
+
+
+class OSThread(_RealThread):
+    """A real OS thread even under patching (for libraries whose threads sit
+    in blocking C calls, gmp.monkey.grpc); started from a G, it counts as a
+    possible waker of Gs for deadlock detection while it runs."""
+
+    _gmp_tracked = False
+
+    def start(self):
+        if _current() is not None:
+            self._gmp_tracked = True
+            _os_thread_waker.enter()
+        try:
+            _RealThread.start(self)
+        except BaseException:
+            self._untrack()
+            raise
+
+    def _bootstrap_inner(self):
+        try:
+            _RealThread._bootstrap_inner(self)
+        finally:
+            self._untrack()
+
+    def _untrack(self):
+        if self._gmp_tracked:
+            self._gmp_tracked = False
+            _os_thread_waker.leave()
 
 
 class GTimer(GThread):
