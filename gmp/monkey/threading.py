@@ -120,7 +120,9 @@ class GThread(_RealThread):
         except BaseException:
             self._invoke_excepthook(self)
         finally:
-            self._gmp_done = True
+            # What the stdlib's _stop() records (repr says "stopped"); the
+            # G's end is what is_alive() and join() look at.
+            self._is_stopped = True
             threading._active.pop(g.id, None)
             _drop_locals_of(g)
 

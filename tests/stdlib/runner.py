@@ -124,16 +124,18 @@ def _child(impl, module, only, out_path, per_test):
         wanted = set(only)
         flat = unittest.TestSuite(t for t in _flatten(suite) if t.id() in wanted)
         flat.run(Result())
+        emit(ev="done")
+        out.close()
+        # Ends here, inside gmp.run: threads or Gs a test leaked (one stuck
+        # in a real _thread lock holds its M, and gmp.run waits for every
+        # M) must not keep the class's process alive past its results.
+        os._exit(0)
 
     if impl == "gmp":
         import gmp
         gmp.run(main)
     else:
         main()
-    emit(ev="done")
-    out.close()
-    # Non-daemon threads a test leaked must not keep the class's process alive.
-    os._exit(0)
 
 
 def _flatten(suite):
