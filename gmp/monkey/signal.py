@@ -1,7 +1,8 @@
 """gmp.monkey.signal: handlers installed with ``signal.signal`` run in a G
 of their own (Python calls them in whatever greenlet is current on the main
-thread, where blocking would stall that G or the scheduler); ``getsignal``
-returns the handler as installed.  An M parked in epoll_wait runs pending
+thread, where blocking would stall that G or the scheduler); an exception
+the handler raises is raised in the main G, as CPython raises it in the
+main thread; ``getsignal`` returns the handler as installed.  An M parked in epoll_wait runs pending
 handlers when a signal interrupts it."""
 import signal as _signal_mod
 
@@ -11,6 +12,30 @@ _real_signal = _signal_mod.signal
 _real_getsignal = _signal_mod.getsignal
 
 
+def _main_g():
+    for g in _core.all_gs():
+        if g.id == 1:
+            return g
+    return None
+
+
+def _run_handler(handler, signum, frame):
+    try:
+        handler(signum, frame)
+    except _core.Killed:
+        raise
+    except BaseException as e:
+        # CPython raises a handler's exception in the main thread, in
+        # whatever it was doing (test suites and CLIs rely on it: an alarm
+        # that aborts a blocking call, Ctrl-C's KeyboardInterrupt); here
+        # the main G's code is the main thread's, so it gets it at its park
+        # point (at once if parked).
+        main = _main_g()
+        if main is None or main is _core.current():
+            raise
+        main.throw(e)
+
+
 def _in_a_g(handler):
     def run_in_g(signum, frame):
         # Python runs signal handlers on the main thread, inside whatever
@@ -18,7 +43,7 @@ def _in_a_g(handler):
         # handler that blocks would park that G or break the scheduler, so
         # it runs in a G of its own (while a runtime is up).
         try:
-            _core.go(handler, signum, frame)
+            _core.go(_run_handler, handler, signum, frame)
         except _core.NoRuntime:          # no runtime on this thread
             handler(signum, frame)
     run_in_g.__wrapped__ = handler
