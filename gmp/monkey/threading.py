@@ -37,16 +37,20 @@ class GLock:
         self._waiters = WaitList()
 
     def acquire(self, blocking=True, timeout=-1):
+        # Arguments are checked before trying, as _thread's lock does.
+        if timeout != -1:
+            if not blocking:
+                raise ValueError("can't specify a timeout for a non-blocking call")
+            if timeout < 0:
+                raise ValueError("timeout value must be positive")
         lock = self._lock
         if lock.acquire(False):
             return True
         if not blocking:
-            if timeout != -1:
-                raise ValueError("can't specify a timeout for a non-blocking call")
             return False
         if _current() is None:
             return lock.acquire(True, timeout)
-        deadline = None if timeout is None or timeout < 0 else _monotonic() + timeout
+        deadline = None if timeout == -1 else _monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - _monotonic())
             r = _park_unless(lock.acquire, self._waiters, "sync.Mutex.Lock", left)
@@ -73,7 +77,8 @@ class GLock:
         self._waiters = WaitList()
 
     def __repr__(self):
-        return f"<gmp.monkey.GLock {'locked' if self.locked() else 'unlocked'}>"
+        state = "locked" if self.locked() else "unlocked"
+        return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
 
 
 def get_ident():
