@@ -19,21 +19,22 @@ def _main_g():
     return None
 
 
-def _run_handler(handler, signum, frame):
+def _run_handler(handler, signum, frame, to_main):
     try:
         handler(signum, frame)
     except _core.Killed:
         raise
     except BaseException as e:
         # CPython raises a handler's exception in the main thread, in
-        # whatever it was doing (test suites and CLIs rely on it: an alarm
-        # that aborts a blocking call, Ctrl-C's KeyboardInterrupt); here
-        # the main G's code is the main thread's, so it gets it at its park
-        # point (at once if parked).
-        main = _main_g()
+        # whatever it was doing (an alarm that aborts a blocking call,
+        # Ctrl-C's KeyboardInterrupt); here the main G's code is the main
+        # thread's, so it gets it: returned to the main G when it was the
+        # code interrupted, else thrown at its park point.
+        main = _main_g() if to_main else None
         if main is None or main is _core.current():
-            raise
+            return e
         main.throw(e)
+    return None
 
 
 def _in_a_g(handler):
@@ -41,11 +42,21 @@ def _in_a_g(handler):
         # Python runs signal handlers on the main thread, inside whatever
         # greenlet happens to be current there: a G or M0's scheduler.  A
         # handler that blocks would park that G or break the scheduler, so
-        # it runs in a G of its own (while a runtime is up).
+        # it runs in a G of its own (while a runtime is up).  When the main
+        # G was interrupted it waits for the handler, so that, as in
+        # CPython, the handler has run (or its exception is raised) before
+        # the interrupted call returns.
+        cur = _core.current()
+        sync = cur is not None and cur.id == 1
         try:
-            _core.go(_run_handler, handler, signum, frame)
+            g = _core.go(_run_handler, handler, signum, frame, not sync)
         except _core.NoRuntime:          # no runtime on this thread
             handler(signum, frame)
+            return
+        if sync:
+            exc = g.result()
+            if exc is not None:
+                raise exc
     run_in_g.__wrapped__ = handler
     return run_in_g
 

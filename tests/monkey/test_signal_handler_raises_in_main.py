@@ -34,3 +34,21 @@ def test_alarm_handler_exception_interrupts_a_blocking_select(tmp_path, procs):
     """, procs=procs, timeout=60)
     assert p.stderr == ""
     assert p.stdout.split() == ["interrupted", "True", "True", "caught", "True"]
+
+
+def test_handler_has_run_when_the_main_gs_raise_signal_returns(tmp_path):
+    p = gmp_run(tmp_path, """
+        import signal, gmp
+        seen = []
+        signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(gmp.current().id))
+        signal.raise_signal(signal.SIGUSR1)
+        print(len(seen) == 1 and seen[0] != gmp.current().id)   # ran, in its own G
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            signal.raise_signal(signal.SIGINT)
+            print("not raised")
+        except KeyboardInterrupt:
+            print("raised")
+    """)
+    assert p.stderr == ""
+    assert p.stdout.split() == ["True", "raised"]
