@@ -43,6 +43,8 @@ class GLock:
                 raise ValueError("can't specify a timeout for a non-blocking call")
             if timeout < 0:
                 raise ValueError("timeout value must be positive")
+            if timeout > _thread.TIMEOUT_MAX:
+                raise OverflowError("timeout value is too large")
         lock = self._lock
         if lock.acquire(False):
             return True
@@ -116,13 +118,13 @@ class GThread(_RealThread):
         g = _current()
         try:
             self.run()
-        except SystemExit:
-            pass
         except gmp.Killed:
             # The runtime is ending (a daemon thread still running when the
             # script ended): CPython lets daemon threads vanish silently.
             pass
         except BaseException:
+            # SystemExit included: the default threading.excepthook ignores
+            # it, a replaced one sees it (as in CPython).
             self._invoke_excepthook(self)
         finally:
             # What the stdlib's _stop() records (repr says "stopped"); the

@@ -8,11 +8,12 @@ from gmprun import gmp_run
 @pytest.mark.parametrize("procs", [1, 2, 4])
 def test_non_daemon_threads_and_pool_work_finish_after_the_script(tmp_path, procs):
     p = gmp_run(tmp_path, """
-        import threading, time
+        import sys, threading, time
         from concurrent.futures import ThreadPoolExecutor
         def late(name):
             time.sleep(0.2)
-            print(name, flush=True)
+            sys.stdout.write(name + "\\n")      # one write: Ms print at once
+            sys.stdout.flush()
         threading.Thread(target=late, args=("thread",)).start()
         pool = ThreadPoolExecutor(2)
         for i in range(4):                 # queued, never awaited
