@@ -72,8 +72,8 @@ def select(rlist, wlist, xlist, timeout=None):
             raise ValueError("timeout must be non-negative")
     lists, fds = zip(*(_objects_and_fds(seq) for seq in (rlist, wlist, xlist)))
     ready = _netpoll_select(fds[0], fds[1], fds[2], timeout)
-    return tuple([o for o, fd in zip(objs, fdl) if fd in got] if got else []
-                 for objs, fdl, got in zip(lists, fds, map(set, ready)))
+    return [[o for o, fd in zip(objs, fdl) if fd in got] if got else []
+            for objs, fdl, got in zip(lists, fds, map(set, ready))]
 
 
 def _poll_seconds(timeout):
