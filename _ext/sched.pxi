@@ -343,6 +343,21 @@ cdef class G:
             raise Killed()
         interrupt(self, Killed())
 
+    def throw(self, exc):
+        """Raise exception instance `exc` in this started G: at once if it
+        is the running G, else at its park point (waking it if parked) or
+        its next one.  Does not wait.  gmp.monkey.signal uses it to raise a
+        signal handler's exception in the main G, where CPython raises it
+        in the main thread."""
+        if not isinstance(exc, BaseException):
+            raise TypeError(f"G.throw() takes an exception instance, not {type(exc).__name__}")
+        if self.glet is None or self.status == GDEAD:
+            raise RuntimeError(f"G.throw(): G {self.id} is not running or parked")
+        m = getm()
+        if m is not None and (<M>m).curg is self:
+            raise exc
+        interrupt(self, exc)
+
     def __repr__(self):
         r = self.wait_reason
         extra = f" [{r}]" if r else ""

@@ -113,7 +113,8 @@ DEBUG_KEYS = (
     Setting("dumpsignal", "signal name", "", None, "dump every G on this signal (like Go's SIGQUIT), "
             "without stopping", _signal_name, default_doc="off"),
     Setting("sysmon", "0 or 1", "", True, "run the sysmon thread", _flag),
-    Setting("sysmonlongms", "number >= 0", "ms", 100.0, "report a G holding its M longer (0: off)",
+    Setting("sysmonlongms", "number >= 0", "ms", 0.0, "report a G holding its M longer (0: off, "
+            "the default: the monitor is quiet unless asked)",
             _nonneg_float),
     Setting("sysmonstuckms", "number >= 0", "ms", 1.0, "wake an idle M when a P with queued Gs "
             "made no progress this long (0: off)", _nonneg_float),

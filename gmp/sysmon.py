@@ -10,8 +10,11 @@ sleep) and
     see or is running one long G, and the fresh Gs should be stolen.  That
     wake-up overrides the GIL back-off (see sysmon.pxi);
 (b) reports, once per incident, a G that has kept its M for longer than
-    ``long_ms`` (default 100 ms) without parking, with the stack of that M's
-    thread (``sys._current_frames()``), on stderr;
+    ``long_ms`` without parking, with the stack of that M's thread
+    (``sys._current_frames()``), on stderr.  Off unless asked for
+    (``GMPDEBUG=sysmonlong=100``), as gevent's monitor thread is opt-in: a
+    slow import or a CPU-bound handler is routine in a server, and a
+    drop-in runtime must not write to its stderr uninvited;
 (c) prints Go's schedtrace line every ``schedtrace`` ms when
     ``GMPDEBUG=schedtrace=MS`` is set, to stderr::
 
@@ -26,7 +29,8 @@ sleep) and
 
 Its settings come from GMPDEBUG (see gmp.settings, the one table of gmp's
 environment variables): ``schedtrace`` (ms), ``scheddetail`` (0/1),
-``sysmonlongms`` (ms, 0 disables the report), ``sysmonstuckms`` (ms, 0
+``sysmonlongms`` (ms; 0, the default, disables the report: the monitor is
+quiet unless asked, as gevent's is), ``sysmonstuckms`` (ms, 0
 disables the forced wake-up; a fraction such as 0.5 is allowed),
 ``sysmon`` (0 turns the thread off).  The old spellings ``sysmonlong`` (ms)
 and ``sysmonstuck`` (us) still work.

@@ -24,13 +24,22 @@ time       gmp.monkey.time     ``time.sleep`` is gmp.sleep inside a G
 select     gmp.monkey.select   ``select.select``, ``select.poll`` and
                                ``select.epoll`` objects, the ``selectors``
                                classes: they wait on gmp's netpoller inside a G
-threading  gmp.monkey.threading ``Thread`` starts a G, ``Lock`` parks Gs,
-                               ``get_ident`` is per G, ``local`` is G-local
+threading  gmp.monkey.threading ``Thread`` and ``Timer`` start a G, ``Lock``
+                               parks Gs, ``get_ident`` and ``local`` are per G
 queue      gmp.monkey.queue    ``queue.SimpleQueue`` is the pure-Python one
                                (on the G-aware locks)
 subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
-                               gmp.blocking pool
+                               gmp.blocking pool; ``subprocess._PopenSelector``
+                               (bound when subprocess is imported, often
+                               before patching) is GSelector
 signal     gmp.monkey.signal   handlers run in a G of their own
+asyncio    gmp.monkey.asyncio  the running event loop is per G, so Gs on one
+                               M may each be inside ``asyncio.run``
+psycopg    gmp.monkey.psycopg  psycopg2 and psycopg 3 wait on the netpoller
+                               (their own wait hooks; applied when imported,
+                               gmp.monkey.imports)
+grpc       gmp.monkey.grpc     grpcio's pollers stay OS threads, blocking
+                               unary calls park only the G (when imported)
 
 Everything a patch installs is imported from those modules; this package
 only keeps the record (``original()``, ``is_patched()``) and applies it.
@@ -63,7 +72,8 @@ from gmp.monkey.socket import GSocket
 from gmp.monkey.threading import Glocal, GLock, GThread
 
 __all__ = ["patch_all", "patch_socket", "patch_ssl", "patch_time", "patch_select",
-           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "run_script",
+           "patch_thread", "patch_queue", "patch_subprocess", "patch_signal", "patch_asyncio",
+           "patch_psycopg", "patch_grpc", "run_script",
            "is_patched", "original", "GSocket", "GLock", "GThread", "Glocal", "GSelector",
            "GSelectSelector", "GEpoll", "GEpollSelector"]
 
@@ -146,7 +156,9 @@ def patch_thread():
         ("threading", "_CRLock", None),          # RLock() -> _PyRLock on GLock
         ("threading", "get_ident", _threading.get_ident),
         ("threading", "Thread", GThread),
+        ("threading", "Timer", _threading.GTimer),
         ("threading", "local", Glocal),
+        ("_thread", "_local", Glocal),           # what threading.local re-exports
     ])
 
 
@@ -155,11 +167,44 @@ def patch_queue():
 
 
 def patch_subprocess():
-    _apply("subprocess", [("os", "waitpid", _subprocess.waitpid)])
+    import subprocess  # noqa: F401 - _PopenSelector is bound at its import
+    _apply("subprocess", [("os", "waitpid", _subprocess.waitpid),
+                          ("subprocess", "_PopenSelector", GSelector)])
 
 
 def patch_signal():
     _apply("signal", [("signal", "signal", _signal.signal), ("signal", "getsignal", _signal.getsignal)])
+
+
+def patch_asyncio():
+    if "asyncio" in _patched:
+        return
+    from gmp.monkey import asyncio as _asyncio
+    for module, name, value in _asyncio.replacements():
+        _patch(module, name, value)
+    _asyncio.patch_policy()
+    _patched.add("asyncio")
+
+
+def patch_psycopg():
+    if "psycopg" in _patched:
+        return
+    from gmp.monkey import psycopg as _psycopg
+    from gmp.monkey.imports import when_imported
+    when_imported("psycopg2", _psycopg.patch_psycopg2)
+    when_imported("psycopg.waiting", _psycopg.patch_psycopg)
+    _patched.add("psycopg")
+
+
+def patch_grpc():
+    if "grpc" in _patched:
+        return
+    from gmp.monkey import grpc as _grpc
+    from gmp.monkey.imports import when_imported
+    when_imported("grpc._cython.cygrpc", _grpc.use_os_threads)
+    when_imported("grpc._server", _grpc.use_os_threads)
+    when_imported("grpc._channel", _grpc.patch_channel)
+    _patched.add("grpc")
 
 
 def _warn_early_imports():
@@ -181,7 +226,8 @@ def _warn_early_imports():
 
 
 def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
-              subprocess=True, signal=True, ssl=True):
+              subprocess=True, signal=True, ssl=True, asyncio=True, psycopg=True,
+              grpc=True):
     """Patch the stdlib for cooperative use by Gs (see the module notes).
     Idempotent."""
     first = not _patched
@@ -201,15 +247,24 @@ def patch_all(socket=True, time=True, select=True, thread=True, queue=True,
         patch_subprocess()
     if signal:
         patch_signal()
+    if asyncio:
+        patch_asyncio()
+    if psycopg:
+        patch_psycopg()
+    if grpc:
+        patch_grpc()
     if first:
         _warn_early_imports()
 
 
 def run_script(path, argv, procs=None, duration=None):
     """Patches, then runs the script at `path` as ``__main__`` with sys.argv
-    = [path, *argv] inside gmp.run (the script body is the main G).  With
-    `duration`, the script is stopped (its Gs cancelled) after that many
-    seconds, as ``py-spy record --duration`` does."""
+    = [path, *argv] inside gmp.run (the script body is the main G).  When
+    the script ends, its non-daemon threads (Gs) are joined and
+    ``threading._register_atexit`` hooks run, as at CPython's exit; daemon
+    threads are then cancelled silently.  With `duration`, the script is
+    stopped (its Gs cancelled) after that many seconds, as
+    ``py-spy record --duration`` does."""
     import runpy
     if not os.path.exists(path):
         raise FileNotFoundError(f"gmp: no such script: {path}")
@@ -219,7 +274,18 @@ def run_script(path, argv, procs=None, duration=None):
 
     def main():
         if duration is None:
-            runpy.run_path(path, run_name="__main__")
+            # As at CPython's exit, non-daemon threads are joined when the
+            # script ends, also by sys.exit() or an exception - but not on
+            # Ctrl-C, which stops the runtime at once, as gevent does.
+            interrupted = False
+            try:
+                runpy.run_path(path, run_name="__main__")
+            except KeyboardInterrupt:
+                interrupted = True
+                raise
+            finally:
+                if not interrupted:
+                    _threading.shutdown()
             return
         g = gmp.go(runpy.run_path, path, run_name="__main__")
         if g.join(duration):

@@ -45,6 +45,22 @@ def _fileno(obj):
     return fd
 
 
+def _objects_and_fds(seq):
+    """The objects of one select() list and their fds.  A list or tuple is
+    walked by index with its length read at every step, as CPython's
+    select does, so a fileno() that mutates the list sees the same result."""
+    if not isinstance(seq, (list, tuple)):
+        seq = list(seq)
+    objs, fds = [], []
+    i = 0
+    while i < len(seq):
+        obj = seq[i]
+        fds.append(_fileno(obj))
+        objs.append(obj)
+        i += 1
+    return objs, fds
+
+
 def select(rlist, wlist, xlist, timeout=None):
     """select.select; inside a G it parks only the G, on the netpoller."""
     if _current() is None:
@@ -54,8 +70,7 @@ def select(rlist, wlist, xlist, timeout=None):
             raise TypeError("timeout must be a float or None")
         if timeout < 0:
             raise ValueError("timeout must be non-negative")
-    lists = (list(rlist), list(wlist), list(xlist))
-    fds = [[_fileno(o) for o in objs] for objs in lists]
+    lists, fds = zip(*(_objects_and_fds(seq) for seq in (rlist, wlist, xlist)))
     ready = _netpoll_select(fds[0], fds[1], fds[2], timeout)
     return [[o for o, fd in zip(objs, fdl) if fd in got] if got else []
             for objs, fdl, got in zip(lists, fds, map(set, ready))]

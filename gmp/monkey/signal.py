@@ -1,7 +1,8 @@
 """gmp.monkey.signal: handlers installed with ``signal.signal`` run in a G
 of their own (Python calls them in whatever greenlet is current on the main
-thread, where blocking would stall that G or the scheduler); ``getsignal``
-returns the handler as installed.  An M parked in epoll_wait runs pending
+thread, where blocking would stall that G or the scheduler); an exception
+the handler raises is raised in the main G, as CPython raises it in the
+main thread; ``getsignal`` returns the handler as installed.  An M parked in epoll_wait runs pending
 handlers when a signal interrupts it."""
 import signal as _signal_mod
 
@@ -11,16 +12,51 @@ _real_signal = _signal_mod.signal
 _real_getsignal = _signal_mod.getsignal
 
 
+def _main_g():
+    for g in _core.all_gs():
+        if g.id == 1:
+            return g
+    return None
+
+
+def _run_handler(handler, signum, frame, to_main):
+    try:
+        handler(signum, frame)
+    except _core.Killed:
+        raise
+    except BaseException as e:  # noqa: BLE001 - re-raised in the main G, as CPython does
+        # CPython raises a handler's exception in the main thread, in
+        # whatever it was doing (an alarm that aborts a blocking call,
+        # Ctrl-C's KeyboardInterrupt); here the main G's code is the main
+        # thread's, so it gets it: returned to the main G when it was the
+        # code interrupted, else thrown at its park point.
+        main = _main_g() if to_main else None
+        if main is None or main is _core.current():
+            return e
+        main.throw(e)
+    return None
+
+
 def _in_a_g(handler):
     def run_in_g(signum, frame):
         # Python runs signal handlers on the main thread, inside whatever
         # greenlet happens to be current there: a G or M0's scheduler.  A
         # handler that blocks would park that G or break the scheduler, so
-        # it runs in a G of its own (while a runtime is up).
+        # it runs in a G of its own (while a runtime is up).  When the main
+        # G was interrupted it waits for the handler, so that, as in
+        # CPython, the handler has run (or its exception is raised) before
+        # the interrupted call returns.
+        cur = _core.current()
+        sync = cur is not None and cur.id == 1
         try:
-            _core.go(handler, signum, frame)
+            g = _core.go(_run_handler, handler, signum, frame, not sync)
         except _core.NoRuntime:          # no runtime on this thread
             handler(signum, frame)
+            return
+        if sync:
+            exc = g.result()
+            if exc is not None:
+                raise exc
     run_in_g.__wrapped__ = handler
     return run_in_g
 

@@ -1,7 +1,10 @@
 """gmp.monkey.subprocess: ``os.waitpid`` without WNOHANG runs on the
 gmp.blocking pool inside a G, so ``Popen.wait``/``run``/``call``/
-``communicate`` park only the G (their pipes go through the patched
-selectors and sockets)."""
+``communicate`` park only the G.  ``communicate()`` waits on its pipes
+with ``subprocess._PopenSelector``, a selectors class bound when subprocess
+is imported - usually before patching (``gmp run`` imports it itself) - so
+patch_subprocess() replaces that name with gmp.monkey.select.GSelector
+rather than relying on the patched ``selectors`` module."""
 import os
 
 from gmp._ext import _core
