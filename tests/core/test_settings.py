@@ -42,7 +42,7 @@ def test_defaults_when_unset(monkeypatch):
     assert settings.get("GMPBLOCKINGTHREADS") == 32
     d = settings.debug()
     assert d == {"schedtrace": 0, "scheddetail": False, "dumpsignal": None, "sysmon": True,
-                 "sysmonlongms": 100.0, "sysmonstuckms": 1.0,
+                 "sysmonlongms": 0.0, "sysmonstuckms": 1.0,
                  "trace": None, "latency": None}
 
 

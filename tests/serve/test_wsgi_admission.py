@@ -25,16 +25,24 @@ def test_full_pool_answers_503_and_queued_requests_complete(procs):
         return [b"ok"]
 
     def client(port, pool):
-        held, queued, extra = connect(port), connect(port), connect(port)
+        # Connected one by one: each connection's first request is
+        # submitted when it is accepted, before it has sent anything.
+        socks = []
         try:
+            held = connect(port)
+            socks.append(held)
             held.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
             assert entered.wait(10)                 # the one worker is busy
+            queued = connect(port)
+            socks.append(queued)
             queued.sendall(b"GET /q HTTP/1.1\r\nHost: x\r\n\r\n")
             for _ in range(10_000):                 # until the queue holds it
                 if pool.stats()["queued"] == 1:
                     break
                 threading.Event().wait(0.001)
             assert pool.stats()["queued"] == 1
+            extra = connect(port)
+            socks.append(extra)
             extra.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
             f = extra.makefile("rb")
             status, headers, _ = read_response(f)
@@ -45,7 +53,7 @@ def test_full_pool_answers_503_and_queued_requests_complete(procs):
                 pass
             return [read_response(s.makefile("rb"))[0] for s in (held, queued)]
         finally:
-            for s in (held, queued, extra):
+            for s in socks:
                 s.close()
 
     def main():
