@@ -2,8 +2,8 @@
 
 Subcommands register themselves from the module that implements them, so
 this file wires argparse together and holds only ``gmp run`` (whose work is
-gmp.monkey.run_script) and the script-argument parsing it shares with
-``gmp profile``:
+gmp.monkey.run_script) and the script-command parser and argument parsing it shares with
+``gmp trace`` and ``gmp profile``:
 
     gmp run SCRIPT [ARGS...]         run an unmodified script on gmp (monkey patched)
     gmp bench steal-vs-global ...    the scheduling-policy comparison
@@ -41,15 +41,22 @@ def _run_cmd(args):
     return 0
 
 
+def add_script_command(subparsers, name, func, help, description):
+    """A subcommand that runs a script: ``gmp NAME [options] [--] SCRIPT [ARGS...]``.
+    The caller adds its options to the parser returned (argparse parses
+    optionals wherever they are declared; the script takes the rest)."""
+    p = subparsers.add_parser(name, help=help, description=description)
+    p.add_argument("script", nargs=argparse.REMAINDER, help="[--] script.py [args...]")
+    p.set_defaults(func=func)
+    return p
+
+
 def _add_run_parser(subparsers):
-    p = subparsers.add_parser(
-        "run", help="run an unmodified script on gmp, monkey patched",
+    p = add_script_command(
+        subparsers, "run", _run_cmd, help="run an unmodified script on gmp, monkey patched",
         description="Patch the standard library (gmp.monkey.patch_all) and run "
                     "SCRIPT as __main__ in the main G.")
     p.add_argument("--procs", type=int, help="number of Ms (default GMPMAXPROCS or CPUs)")
-    p.add_argument("script", nargs=argparse.REMAINDER, help="script.py [args...]")
-    p.set_defaults(func=_run_cmd)
-    return p
 
 
 def _version(args):
@@ -88,17 +95,14 @@ def _trace_cmd(args):
 
 
 def _add_trace_parser(subparsers):
-    p = subparsers.add_parser(
-        "trace", help="run a script on gmp and record a scheduler trace",
+    p = add_script_command(
+        subparsers, "trace", _trace_cmd, help="run a script on gmp and record a scheduler trace",
         description="Run SCRIPT on gmp (as gmp run does) and write every G transition per M "
                     "as Chrome trace-event JSON (open it in Perfetto or chrome://tracing).")
     p.add_argument("-o", "--output", default="trace.json", help="output file (default trace.json)")
     p.add_argument("--capacity", type=int, default=1 << 16,
                    help="events buffered per M between drains (a power of two, default 65536)")
     p.add_argument("--duration", type=float, help="stop the script after this many seconds")
-    p.add_argument("script", nargs=argparse.REMAINDER, help="-- script.py [args...]")
-    p.set_defaults(func=_trace_cmd)
-    return p
 
 
 # (module, function) pairs that add their subcommands to a subparsers object.

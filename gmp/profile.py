@@ -39,7 +39,6 @@ Python code and code that blocks are sampled where they are.  ``gmp profile
 the process without the GIL (no such bias) but cannot see parked Gs; compare
 the two when a profile is dominated by GIL-releasing calls.
 """
-import argparse
 import sys
 import threading
 import time
@@ -219,8 +218,10 @@ def _profile_cmd(args):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "profile", help="run a script on gmp under the G-aware sampler",
+    from gmp.cli import add_script_command
+
+    p = add_script_command(
+        subparsers, "profile", _profile_cmd, help="run a script on gmp under the G-aware sampler",
         description="Run SCRIPT on gmp and record a flame profile of every G.")
     p.add_argument("-o", "--output", help="output file (default profile.txt/.json/.svg)")
     p.add_argument("--format", choices=FORMATS, default="raw")
@@ -232,6 +233,4 @@ def add_parser(subparsers):
     p.add_argument("--full-filenames", action="store_true", help="full paths in frame labels")
     p.add_argument("--py-spy", action="store_true",
                    help="record with py-spy itself (--threads --format raw) for comparison")
-    p.add_argument("script", nargs=argparse.REMAINDER, help="-- script.py [args...]")
-    p.set_defaults(func=_profile_cmd)
     return p
