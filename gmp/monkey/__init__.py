@@ -186,25 +186,25 @@ def patch_asyncio():
     _patched.add("asyncio")
 
 
-def patch_psycopg():
-    if "psycopg" in _patched:
+def _patch_on_import(what, library):
+    # A third-party library is patched when (and if) the program imports
+    # it: its module lists the (module name, patch function) hooks.
+    if what in _patched:
         return
-    from gmp.monkey import psycopg as _psycopg
     from gmp.monkey.imports import when_imported
-    when_imported("psycopg2", _psycopg.patch_psycopg2)
-    when_imported("psycopg.waiting", _psycopg.patch_psycopg)
-    _patched.add("psycopg")
+    for modname, patch in library.IMPORT_HOOKS:
+        when_imported(modname, patch)
+    _patched.add(what)
+
+
+def patch_psycopg():
+    from gmp.monkey import psycopg as _psycopg
+    _patch_on_import("psycopg", _psycopg)
 
 
 def patch_grpc():
-    if "grpc" in _patched:
-        return
     from gmp.monkey import grpc as _grpc
-    from gmp.monkey.imports import when_imported
-    when_imported("grpc._cython.cygrpc", _grpc.use_os_threads)
-    when_imported("grpc._server", _grpc.use_os_threads)
-    when_imported("grpc._channel", _grpc.patch_channel)
-    _patched.add("grpc")
+    _patch_on_import("grpc", _grpc)
 
 
 def _warn_early_imports():

@@ -62,3 +62,9 @@ def patch_channel(channel):
     for cls in (channel._UnaryUnaryMultiCallable, channel._StreamUnaryMultiCallable):
         cls.__call__ = _call
         cls.with_call = _with_call
+
+
+# What gmp.monkey.patch_grpc hooks: the C core's and the server's thread
+# starts (OS threads), and the channel's blocking waits.
+IMPORT_HOOKS = (("grpc._cython.cygrpc", use_os_threads), ("grpc._server", use_os_threads),
+                ("grpc._channel", patch_channel))

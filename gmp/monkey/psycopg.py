@@ -62,3 +62,7 @@ def patch_psycopg(waiting):
     waiting.wait = waiting.wait_poll
     waiting._ready = waiting._ready_poll
     waiting.DefaultSelector = selectors.DefaultSelector
+
+
+# What gmp.monkey.patch_psycopg hooks: each driver when it is imported.
+IMPORT_HOOKS = (("psycopg2", patch_psycopg2), ("psycopg.waiting", patch_psycopg))
