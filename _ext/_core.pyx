@@ -34,7 +34,7 @@ cdef extern from "Python.h":
     void _decref "Py_DECREF"(PyObject*)
     void _xdecref "Py_XDECREF"(PyObject*)
 
-cdef extern from "gmp_greenlet.h":
+cdef extern from "gmp_c.h":
     int gmp_greenlet_import() except -1
     object PyGreenlet_New "gmp_greenlet_new"(object run, PyObject* parent)
     object PyGreenlet_Switch "gmp_greenlet_switch"(PyObject* g, PyObject* args, PyObject* kwargs)
@@ -97,7 +97,7 @@ cdef extern from "gmp_c.h" nogil:
     void gmp_debug_fail(const char*)
     const int gmp_debug_build
 
-cdef extern from "gmp_mn.h" nogil:
+cdef extern from "gmp_c.h" nogil:
     enum:
         GMP_LAT_NB
     int gmp_cas_i32(int32_t*, int32_t, int32_t)
