@@ -141,7 +141,10 @@ class GSocket(_real_socket):
         return GSocket(self.family, self.type, self.proto, fileno=fd), addr
 
     def connect(self, address):
-        err = self.connect_ex(address)
+        # GSocket's own connect_ex, not self's: SSLSocket overrides
+        # connect_ex to wrap and handshake, and its connect() reaches here
+        # through super() with the wrapping already done.
+        err = GSocket.connect_ex(self, address)
         if err:
             if err in (11, 115):   # EAGAIN / EINPROGRESS with timeout 0
                 raise BlockingIOError(err, os.strerror(err))

@@ -397,3 +397,32 @@ def test_ssl_imported_and_context_made_before_patching(certs):
                        timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-4000:]
     assert p.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_wrap_then_connect_and_connect_ex(tmp_path, certs, procs):
+    # The stdlib's SSLSocket.connect reaches the patched socket's connect
+    # through super() after wrapping; connect must not go back through the
+    # SSLSocket's connect_ex (which would wrap again: "already-connected").
+    out = run_tls(tmp_path, certs, """
+        ls = echo_server()
+        addr = ls.getsockname()
+        def client(i):
+            s = CCTX.wrap_socket(socket.socket(), server_hostname="127.0.0.1")
+            if i % 2:
+                s.connect(addr)
+            else:
+                assert s.connect_ex(addr) == 0
+            with s:
+                s.sendall(b"ping %d" % i)
+                return s.recv(64)
+        gs = [gmp.go(client, i) for i in range(20)]
+        assert [g.result(timeout=30) for g in gs] == [b"ping %d" % i for i in range(20)]
+        refused = CCTX.wrap_socket(socket.socket(), server_hostname="127.0.0.1")
+        probe = socket.socket(); probe.bind(("127.0.0.1", 0)); free = probe.getsockname(); probe.close()
+        assert refused.connect_ex(free) != 0
+        refused.close()
+        ls.close()
+        print("ok")
+    """, procs=procs)
+    assert out.startswith("ok")
