@@ -137,7 +137,7 @@ def patch_select():
         ("SelectSelector", GSelectSelector), ("EpollSelector", GEpollSelector))]
     if "socketserver" in sys.modules:
         selectors.append(("socketserver", "_ServerSelector", GSelector))
-    _apply("select", [("select", "select", _select.select), ("select", "poll", _select._GPoll),
+    _apply("select", [("select", "select", _select.select), ("select", "poll", _select.poll),
                       ("select", "epoll", GEpoll), *selectors])
 
 

@@ -72,8 +72,8 @@ def select(rlist, wlist, xlist, timeout=None):
             raise ValueError("timeout must be non-negative")
     lists, fds = zip(*(_objects_and_fds(seq) for seq in (rlist, wlist, xlist)))
     ready = _netpoll_select(fds[0], fds[1], fds[2], timeout)
-    return [[o for o, fd in zip(objs, fdl) if fd in got] if got else []
-            for objs, fdl, got in zip(lists, fds, map(set, ready))]
+    return tuple([o for o, fd in zip(objs, fdl) if fd in got] if got else []
+                 for objs, fdl, got in zip(lists, fds, map(set, ready)))
 
 
 def _poll_seconds(timeout):
@@ -86,11 +86,13 @@ def _poll_seconds(timeout):
 
 
 class _GPoll:
-    """select.poll() whose poll() parks only the G, on the netpoller."""
+    """The objects select.poll() returns; their poll() parks only the G, on
+    the netpoller.  Like the C type, made only by select.poll()."""
 
-    def __init__(self):
-        self._p = _real_poll()      # validates, and serves plain threads
-        self._fds = {}
+    __slots__ = ("_p", "_fds")
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
 
     def register(self, fd, eventmask=_POLLIN | _POLLOUT | _select_mod.POLLPRI):
         self._p.register(fd, eventmask)
@@ -108,6 +110,14 @@ class _GPoll:
         if _current() is None:
             return self._p.poll(timeout)
         return _netpoll_poll_fds(list(self._fds.items()), _poll_seconds(timeout))
+
+
+def poll():
+    """select.poll: a poll object whose poll() parks only the G."""
+    p = object.__new__(_GPoll)
+    p._p = _real_poll()         # validates, and serves plain threads
+    p._fds = {}
+    return p
 
 
 class GEpoll:
@@ -162,7 +172,7 @@ class GSelector(selectors.PollSelector):
     """selectors.DefaultSelector (and PollSelector): a PollSelector whose
     select() waits on the netpoller inside a G."""
 
-    _selector_cls = _GPoll
+    _selector_cls = staticmethod(poll)
 
 
 class GSelectSelector(selectors.SelectSelector):
