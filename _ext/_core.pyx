@@ -1,6 +1,11 @@
 # cython: language_level=3
 """gmp's compiled core: one extension module built from one file per job.
 
+    gmp._ext._core.pxd  the vocabulary: every shared type (G, P, M, Sched,
+                 PollDesc, the queue, timer, policy and latency structs) and
+                 the enums of G states and wake causes, each field with who
+                 may write it
+
     runq.pxi     the per-P lock-free ring of fresh Gs (Go's runq), the owner-only
                  ring of bound Gs, the inbox, and the global run queue
     waitq.pxi    wait queues of parked Gs (channels, sync, join), as C arrays
@@ -41,8 +46,6 @@ cdef extern from "gmp_greenlet.h":
     object PyGreenlet_GetCurrent "gmp_greenlet_getcurrent"()
 
 cdef extern from "<pthread.h>" nogil:
-    ctypedef struct pthread_mutex_t:
-        pass
     int pthread_mutex_init(pthread_mutex_t*, void*)
     int pthread_mutex_destroy(pthread_mutex_t*)
     int pthread_mutex_lock(pthread_mutex_t*)
@@ -98,8 +101,6 @@ cdef extern from "gmp_c.h" nogil:
     const int gmp_debug_build
 
 cdef extern from "gmp_mn.h" nogil:
-    enum:
-        GMP_LAT_NB
     int gmp_cas_i32(int32_t*, int32_t, int32_t)
     uint32_t gmp_load_relaxed_u32(uint32_t*)
     int64_t gmp_load_relaxed_i64(int64_t*)

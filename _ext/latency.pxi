@@ -56,8 +56,6 @@ cimport cython
 from libc.stdint cimport uint16_t
 
 cdef extern from "gmp_lat.h" nogil:
-    enum:
-        GMP_LB_N
     ctypedef struct gmp_latrec_t:
         uint64_t trace_id
         int64_t start_ns
@@ -107,36 +105,6 @@ cdef enum:
     LK_ERROR = 1
     LK_SLOW = 2
     LK_SAMPLED = 4
-
-cdef enum:
-    HOLD_RING = 64
-    LAT_MAXCLS = 1024
-    LAT_TAKE = 256
-
-ctypedef struct hold_t:
-    int64_t start
-    int64_t end
-    int64_t gid
-    int64_t inc
-
-ctypedef struct pacct_t:
-    int64_t seg_start          # when the running G's segment began
-    int64_t seg_gid            # that G, 0 when the M runs no G
-    int64_t idle_start
-    int64_t gil_start          # the last GIL wait of this P's M
-    int64_t gil_end
-    uint32_t nholds
-    hold_t holds[HOLD_RING]    # its last long segments (incidents)
-
-ctypedef struct gacct_t:
-    int64_t since              # last transition, 0: not accounted
-    int64_t born
-    pacct_t* waitp             # the P it is queued on while runnable
-    int32_t state
-    int64_t b[GMP_LB_N]
-    int64_t held_gid
-    int64_t held_max
-    int64_t held_inc
 
 # Both read on every hook call; obs_flags == 0 is the whole cost when off.
 cdef int obs_flags = 0

@@ -166,17 +166,6 @@ cdef class PollDesc:
 
     PollDesc(fd) does not take ownership of fd: close() unregisters it and
     wakes its waiters, and the caller closes the fd."""
-    cdef readonly int fd
-    cdef uint32_t seq
-    cdef P p                   # the P whose epoll holds fd, or None
-    cdef Sched owner           # the runtime p belongs to
-    cdef readonly bint closing
-    cdef bint rready
-    cdef bint wready
-    cdef waitq_t rq
-    cdef waitq_t wq
-    cdef int64_t rdeadline     # absolute ns, 0: none
-    cdef int64_t wdeadline
 
     def __cinit__(self, int fd):
         if fd < 0:

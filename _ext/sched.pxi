@@ -193,25 +193,6 @@ class NoRuntime(RuntimeError):
     """A gmp operation that needs a running G was called outside gmp.run()."""
 
 
-cdef enum:
-    GRUNNABLE = 1
-    GRUNNING = 2
-    GWAITING = 3
-    GDEAD = 4
-
-cdef enum:
-    WAKE_OK = 0
-    WAKE_TIMEOUT = 1
-    WAKE_INTERRUPT = 2
-    WAKE_CLOSED = 3
-
-cdef enum:
-    RUNNEXT_STREAK = 16
-    GFREE_MAX = 256
-    # Go's _MaxGomaxprocs.  Each M is an OS thread with its own epoll
-    # instance and eventfd; beyond this a run is a mistake, not a machine.
-    MAX_PROCS = 1024
-
 cdef int64_t NEVER = -1            # a timeout of inf: no deadline at all
 cdef double INF = float("inf")
 
@@ -223,34 +204,6 @@ cdef inline int64_t coarsetime() noexcept nogil:
 
 cdef class G:
     """A task run by gmp.  Create with gmp.go(); see gmp.G for the API."""
-    cdef readonly int64_t id
-    cdef object _name
-    cdef object fn
-    cdef object args
-    cdef object kwargs
-    cdef object glet
-    cdef int status
-    cdef object waitreason
-    cdef int64_t waitsince
-    cdef object _value
-    cdef object _exc
-    cdef P home
-    cdef uint64_t ticket
-    cdef uint64_t readyseq
-    cdef int64_t readyat        # when last made runnable (latency tracking)
-    cdef object wakeval
-    cdef int wakecase
-    cdef int wakeup
-    cdef object pending
-    cdef object parkglet        # the user greenlet that parked, if not glet
-    cdef waitq_t joinq
-    cdef PyObject* schedlink
-    cdef PyObject* allprev
-    cdef PyObject* allnext
-    cdef bint in_allg
-    cdef bint iowoke            # its last park was an I/O wait (see "Spawn hand-off")
-    cdef readonly int64_t parent_id
-    cdef gacct_t lacct          # latency accounting (latency.pxi)
 
     def __dealloc__(self):
         waitq_free(&self.joinq)
@@ -365,51 +318,6 @@ cdef class G:
 
 
 cdef class P:
-    cdef readonly int id
-    cdef readonly int node      # NUMA node of its M's CPU (gmp.topology)
-    cdef int* sorder            # steal order scratch (nprocs entries)
-    cdef runq_t rq
-    cdef PyObject* runnext
-    cdef int runnext_streak
-    cdef ring_t boundq
-    cdef gqueue_t inbox
-    cdef theap_t timers
-    cdef int epfd
-    cdef int evfd
-    cdef int32_t sleeping
-    cdef int32_t woken_to_spin
-    cdef int32_t stuck          # sysmon: awake without scheduling progress for stuck_ns
-    cdef uint64_t readyseq
-    cdef uint32_t schedtick
-    cdef M m
-    cdef readonly int64_t nspawn
-    cdef readonly int64_t nhandoff      # spawns handed to a sleeping P (see "Spawn hand-off")
-    cdef readonly int64_t nsteal
-    cdef readonly int64_t nstolen
-    cdef readonly int64_t nglobal
-    cdef readonly int64_t nglobal_remote   # of those, from another node's queue
-    cdef int gqi                # index of its node's queue in sched.gqs
-    cdef readonly int64_t nkicks
-    cdef readonly int64_t nparks
-    cdef readonly int64_t nidle_ns
-    # M:N additions (sysmon.pxi): Gs run, ready->running histogram, the
-    # GIL-wait learning of a woken M, sysmon's forced wake-ups.
-    cdef readonly int64_t nrun
-    cdef int64_t lathist[GMP_LAT_NB]
-    cdef int64_t wake_ns
-    cdef bint gil_slow_last
-    cdef int64_t last_probe
-    cdef readonly int64_t nprobes
-    cdef readonly int64_t ngil_fast
-    cdef readonly int64_t ngil_slow
-    cdef readonly int64_t ngilwait_ns
-    cdef readonly int64_t nforced
-    cdef readonly int64_t nbackoff_skips
-    cdef readonly int64_t nfds         # fds registered with epfd (netpoll.pxi)
-    cdef uint32_t lastpoll             # schedtick of the last netpoll
-    cdef readonly int64_t npollready   # Gs readied by the netpoller
-    cdef pacct_t lacct                 # latency attribution (latency.pxi)
-
     def __cinit__(self, int id):
         self.id = id
         self.epfd = -1
@@ -437,21 +345,6 @@ cdef class P:
 
 
 cdef class M:
-    cdef readonly int id
-    cdef Sched s                # the runtime this M belongs to
-    cdef P p
-    cdef object schedglet
-    cdef G curg
-    cdef object thread
-    cdef bint spinning
-    cdef list gfree
-    cdef int64_t runstart       # coarse time curg started running (sysmon)
-    cdef int64_t curgid         # id of the running G, 0 in the scheduler
-    cdef object exited          # a lock held until the M's thread is done
-    cdef readonly long tid      # threading.get_ident() of the M's thread
-    cdef readonly long native_tid
-    cdef readonly object cpus   # CPUs it pins itself to, or None
-
     def __cinit__(self, int id, P p):
         self.id = id
         self.p = p
@@ -460,37 +353,6 @@ cdef class M:
 
 
 cdef class Sched:
-    cdef list allp
-    cdef list ms
-    cdef int nprocs
-    cdef bint multinode
-    cdef policy_t pol
-    cdef object policy
-    cdef nodeq_t* gqs           # the global queue, one per NUMA node (runq.pxi)
-    cdef int ngq
-    cdef int32_t nidle
-    cdef int32_t nspinning
-    cdef uint32_t spread          # round-robin cursor of the spawn hand-off
-    cdef int64_t nexternal
-    cdef bint stopping
-    cdef int64_t stop_ns        # when shutdown began
-    cdef int64_t kill_grace_ns  # KILL_GRACE (see the notes)
-    cdef int64_t nblocking      # gmp.blocking calls in flight (part of nexternal)
-    cdef bint abort_on_error
-    cdef G main
-    cdef object abort_exc
-    cdef int64_t goidgen
-    cdef PyObject* allg
-    cdef int64_t ngs
-    cdef int64_t backoff_until  # GIL learning: no helper wake-ups before this
-    cdef int64_t backoff_ns
-    cdef int64_t gil_slow_ns
-    cdef int64_t start_ns
-    cdef bint sysmon_stop
-    cdef bint nomore            # teardown began: threads not yet in must not enter
-    cdef bint sysmon_entered
-    cdef object sysmon_exited   # a lock held until the sysmon thread is done
-
     cdef int init_gqs(self) except -1:
         """One global queue per distinct node of the Ps, in node order (one
         for a policy without local queues: see runq.pxi); sets each P's gqi."""
@@ -663,15 +525,6 @@ cdef list allg_list():
 
 
 # --- ready -----------------------------------------------------------------
-
-cdef enum:
-    # Who woke a G (wake_counts()): the source passed to goready.
-    WS_WAITQ = 0        # a channel, lock, event, wait group, join
-    WS_TIMER = 1        # a timeout or sleep timer
-    WS_INTERRUPT = 2    # kill, a Timeout scope, deadlock, shutdown
-    WS_NETPOLL = 3      # fd readiness, close, deadline change
-    WS_BLOCKING = 4     # a gmp.blocking helper thread
-    WS_N = 5
 
 cdef int64_t wakes[WS_N]            # wake-ups that readied a G, per source
 cdef int64_t stale_wakes[WS_N]      # wake-ups refused (another waker won)
