@@ -11,7 +11,7 @@
 #               the blocking pool, sleep, anything else)
 #   LB_HELD     runnable while its M ran *another* G for >= hold_ns
 #
-# Each transition hook (the obs_* functions, called from sched.pxi and
+# Each transition hook (the obs_* functions, called from proc.pxi, park.pxi and
 # netpoll.pxi behind one `if obs_flags:` test) adds now - since to the
 # current bucket: one clock read and a few integer operations.
 #
@@ -548,33 +548,3 @@ def lat_record_size():
 
 def lat_incident_table():
     return lat_incidents
-
-
-def _lat_stress(int64_t n, int64_t seed):
-    """Appends n records from the calling thread without the GIL (for the
-    ring's tests): record i has trace_id seed*2**32 + i and every field
-    derived from it, so a torn record is detectable.  Returns the number of
-    failed (dropped) appends."""
-    cdef gmp_latrec_t r
-    cdef int64_t i, drops = 0
-    cdef int j
-    if not lat_ring_ok:
-        raise RuntimeError("latency ring not enabled")
-    with nogil:
-        for i in range(n):
-            r.trace_id = <uint64_t>(seed << 32) + <uint64_t>i
-            r.start_ns = <int64_t>r.trace_id * 3
-            r.latency_ns = <int64_t>r.trace_id ^ 0x5555
-            r.gid = seed
-            for j in range(GMP_LB_N):
-                r.b[j] = <int64_t>r.trace_id + j
-            r.held_gid = <int64_t>r.trace_id * 7
-            r.held_inc = i
-            r.status = <int32_t>(i & 0x7fff)
-            r.cls = <uint16_t>(seed & 0xffff)
-            r.why = LK_SAMPLED
-            r.weight = 1
-            r.pad = 0
-            if gmp_latring_put(&lat_ring, &r) < 0:
-                drops += 1
-    return drops

@@ -44,7 +44,7 @@
 # gmp.wsgi starts every request in a fresh G, on whichever M takes it).  The
 # price is two epoll_ctl calls when the waiting P changes, none otherwise.
 #
-# Wake-ups go through goready() (sched.pxi's one wake path), so a bound G
+# Wake-ups go through goready() (park.pxi's one wake path), so a bound G
 # waiting on an fd registered with another P is readied into its home P's
 # inbox and that M is kicked.  While a G is parked on a PollDesc it counts in
 # sched.nexternal, so deadlock detection does not fire while Gs wait for I/O
@@ -222,7 +222,7 @@ cdef class PollDesc:
             finally:
                 gmp_add_i64(&sched.nexternal, -1)
             if g.wakeup == WAKE_OK:
-                g.iowoke = True      # its next spawn may go to an idle M (sched.pxi)
+                g.iowoke = True      # its next spawn may go to an idle M (proc.pxi)
                 return 0
             if g.wakeup == WAKE_CLOSED:
                 raise closed_error()

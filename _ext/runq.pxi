@@ -25,7 +25,7 @@
 # overflows a runq, or that a policy places globally, was created by a G on
 # that P's node and will most likely touch the same memory again: it goes to
 # the placing P's node's queue, and a P pulls from its own node's queue
-# before the others' (sched.pxi, globrunqget).  Each queue has its own lock
+# before the others' (schedule.pxi, globrunqget).  Each queue has its own lock
 # and its own cache lines (nodeq_t.pad), so the two nodes' Ps do not bounce a
 # shared lock or counter between sockets; that is also why there is no
 # atomic total beside the per-queue sizes: gq_total() sums them (one load on
