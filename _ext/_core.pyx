@@ -1,7 +1,7 @@
 # cython: language_level=3
 """gmp's compiled core: one extension module built from one file per job.
 
-    gmp._ext._core.pxd  the vocabulary: every shared type (G, P, M, Sched,
+    ../gmp/_ext/_core.pxd  the vocabulary: every shared type (G, P, M, Sched,
                  PollDesc, the queue, timer, policy and latency structs) and
                  the enums of G states and wake causes, each field with who
                  may write it
@@ -55,7 +55,7 @@ cdef extern from "Python.h":
     void _decref "Py_DECREF"(PyObject*)
     void _xdecref "Py_XDECREF"(PyObject*)
 
-cdef extern from "gmp_greenlet.h":
+cdef extern from "gmp_c.h":
     int gmp_greenlet_import() except -1
     object PyGreenlet_New "gmp_greenlet_new"(object run, PyObject* parent)
     object PyGreenlet_Switch "gmp_greenlet_switch"(PyObject* g, PyObject* args, PyObject* kwargs)
@@ -116,7 +116,7 @@ cdef extern from "gmp_c.h" nogil:
     void gmp_debug_fail(const char*)
     const int gmp_debug_build
 
-cdef extern from "gmp_mn.h" nogil:
+cdef extern from "gmp_c.h" nogil:
     int gmp_cas_i32(int32_t*, int32_t, int32_t)
     uint32_t gmp_load_relaxed_u32(uint32_t*)
     int64_t gmp_load_relaxed_i64(int64_t*)

@@ -10,10 +10,10 @@ def wake_counts(bint reset=False):
     global remote_wakes
     cdef int i
     names = ("waitq", "timer", "interrupt", "netpoll", "blocking")
-    out = {names[i]: (wakes[i], stale_wakes[i]) for i in range(WS_N)}
+    out = {names[i]: (wakes[i], stale_wakes[i]) for i in range(<int>WS_N)}
     out["remote"] = remote_wakes
     if reset:
-        for i in range(WS_N):
+        for i in range(<int>WS_N):
             wakes[i] = stale_wakes[i] = 0
         remote_wakes = 0
     return out

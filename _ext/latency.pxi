@@ -41,7 +41,7 @@
 # (for a G spawned per request: none, they count from its birth); lat_end()
 # subtracts the snapshot, decides whether to keep the record (errors and requests slower than
 # the class's threshold always, else 1 in `every`, per class) and appends it
-# to the record ring (gmp_lat.h), whose operations need no GIL (the
+# to the record ring (gmp_c.h), whose operations need no GIL (the
 # ring's tests append from 4 threads without it: _lat_stress).  Here they
 # run with the GIL held anyway (they take well under a microsecond), so
 # that lat_enable() can replace the ring without racing a writer or the
@@ -55,7 +55,7 @@
 cimport cython
 from libc.stdint cimport uint16_t
 
-cdef extern from "gmp_lat.h" nogil:
+cdef extern from "gmp_c.h" nogil:
     ctypedef struct gmp_latrec_t:
         uint64_t trace_id
         int64_t start_ns

@@ -2,7 +2,7 @@
 # once at start-up from a gmp.policy.Policy (gmp/policy.py documents the
 # knobs), so the hot paths read plain fields instead of calling Python.
 #
-# Only the conversion lives here; policy_t is in the vocabulary (gmp._ext._core.pxd).
+# Only the conversion lives here; policy_t is in the vocabulary (gmp/_ext/_core.pxd).
 
 cdef int policy_from(policy_t* pol, object p) except -1:
     """Fills pol from a gmp.policy.Policy (or anything with its attributes)."""

@@ -2,7 +2,7 @@
 # trace-event JSON).
 #
 # While obs_flags & OBS_TRACE is set, the transition hooks of latency.pxi
-# append fixed-size events (gmp_lat.h: ts, G id, argument, kind) to a ring
+# append fixed-size events (gmp_c.h: ts, G id, argument, kind) to a ring
 # per M, allocated by the M's own thread on its first event, so each ring
 # has one producer and needs no lock; the reader (gmp.trace's drain thread)
 # frees slots with a store-release.  Memory is bounded by TRACE_CAP events
@@ -18,7 +18,7 @@
 # wait after it (gil: ts, arg end), blocking-pool call begin/end, GC begin/
 # end.
 
-cdef extern from "gmp_lat.h" nogil:
+cdef extern from "gmp_c.h" nogil:
     ctypedef struct gmp_tevent_t:
         int64_t ts
         int64_t gid

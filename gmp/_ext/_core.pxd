@@ -4,9 +4,10 @@
 # netpoll.pxi, ...).  It is a .pxd, not a .pxi, because Cython wants a cdef
 # class's fields in one place before its methods and allows the two to be in
 # different files only through the module's own .pxd (uvloop's loop.pxd).
-# The dotted name is how Cython finds the .pxd of module gmp._ext._core
-# beside a source that lives outside the package (Cython's
-# search_include_directories: "a dotted filename" in the source's directory).
+# It sits in the package, beside the module it declares (gmp/_ext/_core.so),
+# because that is where Cython looks for module gmp._ext._core's own .pxd;
+# the one alternative beside the sources, a dotted file name in _ext/, is
+# deprecated by Cython.
 #
 # Who may write a field.  Each field says it, in these words:
 #   owner      only the M that owns the P (the G's home P's M, for a G);
@@ -26,12 +27,9 @@ cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
         pass
 
-cdef extern from "gmp_mn.h" nogil:
+cdef extern from "gmp_c.h" nogil:
     enum:
         GMP_LAT_NB          # buckets of a ready->running histogram
-
-cdef extern from "gmp_lat.h" nogil:
-    enum:
         GMP_LB_N            # buckets of a latency breakdown (LB_* in latency.pxi)
 
 
