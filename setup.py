@@ -17,6 +17,7 @@ import greenlet
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
 GREENLET_INCLUDE = os.path.dirname(greenlet.__file__)
 DEBUG = os.environ.get("GMP_DEBUG_BUILD", "") not in ("", "0")
 
@@ -32,6 +33,8 @@ ext = Extension(
 setup(
     ext_modules=cythonize(
         [ext],
+        # The vocabulary, gmp/_ext/_core.pxd, is found from the tree's root.
+        include_path=[ROOT],
         language_level=3,
         compiler_directives={
             "boundscheck": DEBUG,

@@ -1,27 +1,48 @@
 # cython: language_level=3
 """gmp's compiled core: one extension module built from one file per job.
 
+    ../gmp/_ext/_core.pxd  the vocabulary: every shared type (G, P, M, Sched,
+                 PollDesc, the queue, timer, policy and latency structs) and
+                 the enums of G states and wake causes, each field with who
+                 may write it
+
     runq.pxi     the per-P lock-free ring of fresh Gs (Go's runq), the owner-only
                  ring of bound Gs, the inbox, and the global run queue
     waitq.pxi    wait queues of parked Gs (channels, sync, join), as C arrays
     timers.pxi   the per-P 4-ary timer heap
-    netpoll.pxi  the per-P epoll instance and eventfd the M sleeps on
+    netpoll.pxi  the per-P epoll instance and eventfd the M sleeps on, the
+                 try-first I/O ops, select/poll over many fds
     policy.pxi   the policy knobs the scheduler loop reads (gmp/policy.py)
-    sched.pxi    G, P, M, the scheduler loop, park/ready, spawn, run, kill
-    sysmon.pxi   latency histograms, GIL-wait learning, inject(), sysmon
+    latency.pxi  per-G latency accounting, the request-record ring, the
+                 transition hooks (obs_*) the scheduler calls
+    trace.pxi    per-M rings of scheduler trace events
+    proc.pxi     the G lifecycle: create, start on a worker greenlet, switch,
+                 finish, report errors
+    park.pxi     park / ready: goready, the one wake path, and its ticket
+                 invariant; timeouts; park_unless for shared locks
+    schedule.pxi the scheduling loop: findrunnable, runnext, the global queue,
+                 stealing, spinning and idle Ms, deadlock detection
+    run.pxi      the Ms and run(): threads, shutdown, teardown
+    api.pxi      the API gmp/ wraps: errors, go, sleep, current, inject ...
+    sysmon.pxi   sysmon and the GIL-wait learning of helper Ms
+    stats.pxi    stats(), ready->running histograms, schedtrace lines
     chan.pxi     channels and select
     sync.pxi     Mutex, Semaphore, Event, WaitGroup, WaitList, Timeout
     blocking.pxi the scheduler side of gmp.blocking (helper-thread calls)
     fork.pxi     what a forked child keeps of a running runtime
-    latency.pxi  per-G latency accounting, the request-record ring, the
-                 transition hooks (obs_*) the scheduler calls
-    trace.pxi    per-M rings of scheduler trace events
+    export_test.pxi  the test door: internals only tests reach
 
 They are compiled as a single module so the scheduler loop calls the run
 queue, timer and channel code as plain (mostly inlined) C functions.  The
 Python API in ``gmp/`` wraps these types; nothing here is imported by users
 directly.
 """
+
+import _thread
+import sys as _sys
+import threading as _threading
+import traceback as _traceback
+import os as _os
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
@@ -41,8 +62,6 @@ cdef extern from "gmp_c.h":
     object PyGreenlet_GetCurrent "gmp_greenlet_getcurrent"()
 
 cdef extern from "<pthread.h>" nogil:
-    ctypedef struct pthread_mutex_t:
-        pass
     int pthread_mutex_init(pthread_mutex_t*, void*)
     int pthread_mutex_destroy(pthread_mutex_t*)
     int pthread_mutex_lock(pthread_mutex_t*)
@@ -98,14 +117,21 @@ cdef extern from "gmp_c.h" nogil:
     const int gmp_debug_build
 
 cdef extern from "gmp_c.h" nogil:
-    enum:
-        GMP_LAT_NB
     int gmp_cas_i32(int32_t*, int32_t, int32_t)
     uint32_t gmp_load_relaxed_u32(uint32_t*)
     int64_t gmp_load_relaxed_i64(int64_t*)
     int gmp_lat_bucket(int64_t)
     double gmp_lat_value(int)
     void gmp_sleep_ns(int64_t)
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int, timespec*)
+    enum:
+        CLOCK_MONOTONIC_COARSE
 
 gmp_greenlet_import()
 
@@ -116,11 +142,17 @@ include "netpoll.pxi"
 include "policy.pxi"
 include "latency.pxi"
 include "trace.pxi"
-include "sched.pxi"
+include "proc.pxi"
+include "park.pxi"
+include "schedule.pxi"
+include "run.pxi"
+include "api.pxi"
 include "sysmon.pxi"
+include "stats.pxi"
 include "chan.pxi"
 include "sync.pxi"
 include "blocking.pxi"
 include "fork.pxi"
+include "export_test.pxi"
 
 DEBUG_BUILD = bool(gmp_debug_build)   # built with GMP_DEBUG_BUILD=1 (setup.py)

@@ -102,17 +102,3 @@ def blocking_call(submit, fn, tuple args, dict kwargs):
     v = job.value
     job.value = None
     return v
-
-
-def park_unless(trylock, WaitList wl not None, str reason, timeout):
-    """For locks shared with monkey-patched code: returns 1 if trylock() is
-    true, else parks the running G on wl until notified (0) or until timeout
-    (-1).  No Python bytecode runs between the failed try and the park, so a
-    release on another M (release, then notify wl) cannot slip in between
-    and be lost.  trylock must be a C callable that does not release the
-    GIL, e.g. a bound ``_thread.lock.acquire`` with blocking False."""
-    cdef G g
-    if trylock(False):
-        return 1
-    g = block_on(&wl.waiters, None, timeout, reason)
-    return 0 if g.wakeup == WAKE_OK else -1

@@ -22,7 +22,7 @@
 # first partner to pop any of them bumps the ticket, which withdraws the rest.
 #
 # Every wake-up goes through goready() with the waiter's ticket (the
-# invariant in sched.pxi); a hand-off whose partner refuses it (never the
+# invariant in park.pxi); a hand-off whose partner refuses it (never the
 # case while the invariant holds) moves on to the next waiter, so a value is
 # never dropped.  A timeout is validated before any waiter is registered.
 #

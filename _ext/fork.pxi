@@ -124,7 +124,7 @@ cdef int continue_as_one_m(Sched s, M m) except -1:
             q.runnext = NULL
             adopt(p, <G>r)
             _decref(r)
-        r = gqueue_take(&q.inbox, 1 << 30, &got)     # spawn hand-offs (sched.pxi)
+        r = gqueue_take(&q.inbox, 1 << 30, &got)     # spawn hand-offs (proc.pxi)
         while r != NULL:
             nxt = (<G>r).schedlink
             (<G>r).schedlink = NULL

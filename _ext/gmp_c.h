@@ -1,30 +1,25 @@
-/* gmp_c.h: the C the Cython core cannot spell, in one header.
- *
- *   - the thread-local current M, atomics (Go's runq uses load-acquire /
- *     store-release and CAS; Cython has no spelling for __atomic or __thread)
- *   - the monotonic clock, a per-thread PRNG, epoll waits with a ns timeout
- *   - the debug build's checks, a fresh contextvars context per G
- *   - typed wrappers over greenlet's C API
- *   - the latency histogram's buckets
- *   - the two lock-free rings of latency sampling and the scheduler trace
- *
- * Everything is static inline: the extension is one translation unit
- * (_core.pyx includes every .pxi), so there is nothing to link. */
+/* The C helpers of the Cython core, in C because Cython has no spelling
+ * for them: the thread-local current M (__thread), the __atomic builtins
+ * (C11 atomics on 32/64-bit words), the monotonic clock, a per-thread PRNG,
+ * epoll waits with a nanosecond timeout, the latency-histogram buckets, the
+ * debug build's invariant checks, typed wrappers over greenlet's C API, and
+ * the two lock-free rings of latency sampling and the scheduler trace.
+ * One header: the core is one module, and every helper here is static
+ * inline, so what is unused costs nothing. */
 #ifndef GMP_C_H
 #define GMP_C_H
 
 #include <Python.h>
-#include "greenlet.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "greenlet.h"
 
 /* The M running on this OS thread (a borrowed PyObject*; the M outlives its
  * thread's scheduler loop).  NULL on threads that are not Ms. */
@@ -102,6 +97,8 @@ static inline int gmp_epoll_wait_ns(int epfd, struct epoll_event *ev, int n, int
  * broken scheduler invariant into an immediate abort with a message, where
  * the release build refuses the operation and carries on. */
 #ifdef GMP_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
 static inline void gmp_debug_fail(const char *what) {
     fprintf(stderr, "gmp debug build: invariant broken: %s\n", what);
     abort();
@@ -123,27 +120,7 @@ static inline void gmp_reset_context(void) {
     }
 }
 
-/* --- greenlet ------------------------------------------------------------ */
-/* Typed wrappers over greenlet's C API, so the Cython side can pass plain
- * PyObject* (greenlet's macros expect PyGreenlet*, and newer compilers reject
- * the implicit conversion). */
-
-static inline int gmp_greenlet_import(void) {
-    PyGreenlet_Import();
-    return _PyGreenlet_API == NULL ? -1 : 0;
-}
-static inline PyObject *gmp_greenlet_new(PyObject *run, PyObject *parent) {
-    return (PyObject *)PyGreenlet_New(run, (PyGreenlet *)parent);
-}
-/* The running greenlet (a new reference). */
-static inline PyObject *gmp_greenlet_getcurrent(void) {
-    return (PyObject *)PyGreenlet_GetCurrent();
-}
-static inline PyObject *gmp_greenlet_switch(PyObject *g, PyObject *args, PyObject *kwargs) {
-    return PyGreenlet_Switch((PyGreenlet *)g, args, kwargs);
-}
-
-/* --- small atomics, histogram buckets, sleeping ------------------------- */
+/* --- sysmon, GIL learning, latency histograms -------------------------- */
 
 static inline int gmp_cas_i32(int32_t *p, int32_t old, int32_t new_) {
     return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
@@ -175,7 +152,27 @@ static inline void gmp_sleep_ns(int64_t ns) {
     nanosleep(&ts, NULL);
 }
 
-/* --- the latency-record ring and the trace-event rings ---------------- */
+/* --- greenlet ------------------------------------------------------------ */
+
+/* Typed wrappers over greenlet's C API, so the Cython side can pass plain
+ * PyObject* (greenlet's macros expect PyGreenlet*, and newer compilers reject
+ * the implicit conversion). */
+static inline int gmp_greenlet_import(void) {
+    PyGreenlet_Import();
+    return _PyGreenlet_API == NULL ? -1 : 0;
+}
+static inline PyObject *gmp_greenlet_new(PyObject *run, PyObject *parent) {
+    return (PyObject *)PyGreenlet_New(run, (PyGreenlet *)parent);
+}
+/* The running greenlet (a new reference). */
+static inline PyObject *gmp_greenlet_getcurrent(void) {
+    return (PyObject *)PyGreenlet_GetCurrent();
+}
+static inline PyObject *gmp_greenlet_switch(PyObject *g, PyObject *args, PyObject *kwargs) {
+    return PyGreenlet_Switch((PyGreenlet *)g, args, kwargs);
+}
+
+/* --- the latency and trace rings ---------------------------------------- */
 
 /* The two lock-free rings of gmp's latency sampling and scheduler trace
  * (_ext/latency.pxi, _ext/trace.pxi say what goes in them).  In C because

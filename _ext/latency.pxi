@@ -11,7 +11,7 @@
 #               the blocking pool, sleep, anything else)
 #   LB_HELD     runnable while its M ran *another* G for >= hold_ns
 #
-# Each transition hook (the obs_* functions, called from sched.pxi and
+# Each transition hook (the obs_* functions, called from proc.pxi, park.pxi and
 # netpoll.pxi behind one `if obs_flags:` test) adds now - since to the
 # current bucket: one clock read and a few integer operations.
 #
@@ -56,8 +56,6 @@ cimport cython
 from libc.stdint cimport uint16_t
 
 cdef extern from "gmp_c.h" nogil:
-    enum:
-        GMP_LB_N
     ctypedef struct gmp_latrec_t:
         uint64_t trace_id
         int64_t start_ns
@@ -107,36 +105,6 @@ cdef enum:
     LK_ERROR = 1
     LK_SLOW = 2
     LK_SAMPLED = 4
-
-cdef enum:
-    HOLD_RING = 64
-    LAT_MAXCLS = 1024
-    LAT_TAKE = 256
-
-ctypedef struct hold_t:
-    int64_t start
-    int64_t end
-    int64_t gid
-    int64_t inc
-
-ctypedef struct pacct_t:
-    int64_t seg_start          # when the running G's segment began
-    int64_t seg_gid            # that G, 0 when the M runs no G
-    int64_t idle_start
-    int64_t gil_start          # the last GIL wait of this P's M
-    int64_t gil_end
-    uint32_t nholds
-    hold_t holds[HOLD_RING]    # its last long segments (incidents)
-
-ctypedef struct gacct_t:
-    int64_t since              # last transition, 0: not accounted
-    int64_t born
-    pacct_t* waitp             # the P it is queued on while runnable
-    int32_t state
-    int64_t b[GMP_LB_N]
-    int64_t held_gid
-    int64_t held_max
-    int64_t held_inc
 
 # Both read on every hook call; obs_flags == 0 is the whole cost when off.
 cdef int obs_flags = 0
@@ -580,33 +548,3 @@ def lat_record_size():
 
 def lat_incident_table():
     return lat_incidents
-
-
-def _lat_stress(int64_t n, int64_t seed):
-    """Appends n records from the calling thread without the GIL (for the
-    ring's tests): record i has trace_id seed*2**32 + i and every field
-    derived from it, so a torn record is detectable.  Returns the number of
-    failed (dropped) appends."""
-    cdef gmp_latrec_t r
-    cdef int64_t i, drops = 0
-    cdef int j
-    if not lat_ring_ok:
-        raise RuntimeError("latency ring not enabled")
-    with nogil:
-        for i in range(n):
-            r.trace_id = <uint64_t>(seed << 32) + <uint64_t>i
-            r.start_ns = <int64_t>r.trace_id * 3
-            r.latency_ns = <int64_t>r.trace_id ^ 0x5555
-            r.gid = seed
-            for j in range(GMP_LB_N):
-                r.b[j] = <int64_t>r.trace_id + j
-            r.held_gid = <int64_t>r.trace_id * 7
-            r.held_inc = i
-            r.status = <int32_t>(i & 0x7fff)
-            r.cls = <uint16_t>(seed & 0xffff)
-            r.why = LK_SAMPLED
-            r.weight = 1
-            r.pad = 0
-            if gmp_latring_put(&lat_ring, &r) < 0:
-                drops += 1
-    return drops

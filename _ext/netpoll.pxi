@@ -44,7 +44,7 @@
 # gmp.wsgi starts every request in a fresh G, on whichever M takes it).  The
 # price is two epoll_ctl calls when the waiting P changes, none otherwise.
 #
-# Wake-ups go through goready() (sched.pxi's one wake path), so a bound G
+# Wake-ups go through goready() (park.pxi's one wake path), so a bound G
 # waiting on an fd registered with another P is readied into its home P's
 # inbox and that M is kicked.  While a G is parked on a PollDesc it counts in
 # sched.nexternal, so deadlock detection does not fire while Gs wait for I/O
@@ -166,17 +166,6 @@ cdef class PollDesc:
 
     PollDesc(fd) does not take ownership of fd: close() unregisters it and
     wakes its waiters, and the caller closes the fd."""
-    cdef readonly int fd
-    cdef uint32_t seq
-    cdef P p                   # the P whose epoll holds fd, or None
-    cdef Sched owner           # the runtime p belongs to
-    cdef readonly bint closing
-    cdef bint rready
-    cdef bint wready
-    cdef waitq_t rq
-    cdef waitq_t wq
-    cdef int64_t rdeadline     # absolute ns, 0: none
-    cdef int64_t wdeadline
 
     def __cinit__(self, int fd):
         if fd < 0:
@@ -233,7 +222,7 @@ cdef class PollDesc:
             finally:
                 gmp_add_i64(&sched.nexternal, -1)
             if g.wakeup == WAKE_OK:
-                g.iowoke = True      # its next spawn may go to an idle M (sched.pxi)
+                g.iowoke = True      # its next spawn may go to an idle M (proc.pxi)
                 return 0
             if g.wakeup == WAKE_CLOSED:
                 raise closed_error()

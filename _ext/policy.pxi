@@ -2,25 +2,7 @@
 # once at start-up from a gmp.policy.Policy (gmp/policy.py documents the
 # knobs), so the hot paths read plain fields instead of calling Python.
 #
-# Included before sched.pxi: only C-level declarations and the conversion.
-
-cdef enum:
-    LOOK_GLOBAL = 1
-    LOOK_STEAL = 2
-    LOOK_MAX = 4
-
-ctypedef struct policy_t:
-    bint place_global      # new Gs go to the global queue (else runnext/runq)
-    bint local_batch       # global pulls refill the local runq (else one G)
-    int global_batch       # max Gs per global pull; 0: Go's min(len/nprocs+1, 128)
-    int global_tick        # every Nth tick look at the global queue first; 0: never
-    bint steal             # idle Ps steal fresh Gs from others
-    int steal_max          # max Gs per steal; 0: half the victim's runq
-    int look[LOOK_MAX]     # where an idle P looks, in order (LOOK_*), 0-ended
-    bint wake_helpers      # spawns wake an idle M to take the new work (wakep)
-    bint gil_learning      # helper Ms back off when the GIL is busy (sysmon.pxi)
-    bint numa_first        # steal / pull from the same NUMA node first
-
+# Only the conversion lives here; policy_t is in the vocabulary (gmp/_ext/_core.pxd).
 
 cdef int policy_from(policy_t* pol, object p) except -1:
     """Fills pol from a gmp.policy.Policy (or anything with its attributes)."""

@@ -25,7 +25,7 @@
 # overflows a runq, or that a policy places globally, was created by a G on
 # that P's node and will most likely touch the same memory again: it goes to
 # the placing P's node's queue, and a P pulls from its own node's queue
-# before the others' (sched.pxi, globrunqget).  Each queue has its own lock
+# before the others' (schedule.pxi, globrunqget).  Each queue has its own lock
 # and its own cache lines (nodeq_t.pad), so the two nodes' Ps do not bounce a
 # shared lock or counter between sockets; that is also why there is no
 # atomic total beside the per-queue sizes: gq_total() sums them (one load on
@@ -37,34 +37,6 @@
 #
 # Every slot holds an owned reference.  No Python code runs while a mutex is
 # held (no DECREF inside), so holding one can never wait for the GIL.
-
-cdef enum:
-    RUNQ_SIZE = 256
-    RUNQ_MASK = 255
-    RUNQ_HALF = 128
-
-ctypedef struct runq_t:
-    uint32_t head          # consumers CAS this
-    uint32_t tail          # only the owner stores this
-    PyObject* buf[256]
-
-ctypedef struct ring_t:
-    PyObject** buf
-    Py_ssize_t head
-    Py_ssize_t n
-    Py_ssize_t cap
-
-ctypedef struct gqueue_t:
-    pthread_mutex_t lock
-    PyObject* head
-    PyObject* tail
-    int64_t size
-
-ctypedef struct nodeq_t:
-    gqueue_t q
-    int32_t nps            # Ps on this node: the fair share of a batch
-    char pad[64]           # no two nodes' queues share a cache line
-
 
 # --- runq: the lock-free ring of fresh Gs ---------------------------------
 

@@ -1,10 +1,4 @@
-# M:N support: scheduling-latency histograms, the GIL-wait learning of
-# helper Ms, injection of fresh Gs from foreign threads, and sysmon.
-#
-# Latency.  With track_latency(True) every G is stamped (G.readyat) when it
-# is spawned or readied, and note_run() adds ready->running to its P's
-# log-scale histogram (4 buckets per power of two).  Off by default: it costs
-# two clock reads per switch.
+# sysmon and the GIL-wait learning of helper Ms.
 #
 # GIL learning (DESIGN "The GIL, honestly").  An M woken by wakep() to help
 # (steal, take global work) timestamps the return of its GIL-free epoll_wait
@@ -19,7 +13,7 @@
 # means the others are blocked or in GIL-free code: the back-off is cleared.
 # A P awake without scheduling progress for `stuck_ns` is marked P.stuck
 # (cleared when it schedules or sleeps), which the spawn hand-off
-# (sched.pxi) reads to keep new work off it.  sysmon overrides the back-off:
+# (proc.pxi) reads to keep new work off it.  sysmon overrides the back-off:
 # when a P has made no scheduling progress for `stuck_ns` while fresh Gs
 # wait (its owner is blocked in a C call or running one long G), it forces
 # an idle M awake (woken_to_spin = 2), and that M always helps.
@@ -32,8 +26,6 @@
 # print schedtrace lines.  Its period is 500 us while any P is busy and
 # backs off to 10 ms while every P sleeps.
 
-cdef bint lat_on = False
-
 cdef enum:
     BACKOFF_MIN_NS = 10000000
     BACKOFF_MAX_NS = 200000000
@@ -43,19 +35,6 @@ cdef enum:
     PROBE_EVERY_NS = 2000000
     SYSMON_LONG = 1
     SYSMON_TRACE = 2
-
-
-cdef inline void note_run(M m, G g) noexcept:
-    """Bookkeeping as g starts or resumes running on m."""
-    cdef P p = m.p
-    cdef int64_t d
-    p.nrun += 1
-    m.curgid = g.id
-    m.runstart = coarsetime()
-    if lat_on and g.readyat:
-        d = gmp_nanotime() - g.readyat
-        p.lathist[gmp_lat_bucket(d)] += 1
-        g.readyat = 0
 
 
 cdef inline bint in_backoff() noexcept:
@@ -124,76 +103,6 @@ cdef void kick_one_idle() noexcept:
             netpoll_kick(p)
             return
 
-
-# --- API ----------------------------------------------------------------------
-
-def track_latency(bint on):
-    """Turn ready->running latency tracking on or off (histograms reset)."""
-    global lat_on
-    cdef P p
-    cdef int i
-    if sched is not None:
-        for p in sched.allp:
-            for i in range(GMP_LAT_NB):
-                p.lathist[i] = 0
-    lat_on = on
-
-
-def latency_hist():
-    """Merged ready->running histogram: a list of (ns, count), ascending."""
-    cdef P p
-    cdef int i
-    cdef int64_t c
-    out = []
-    if sched is None:
-        return out
-    for i in range(GMP_LAT_NB):
-        c = 0
-        for p in sched.allp:
-            c += p.lathist[i]
-        if c:
-            out.append((gmp_lat_value(i), c))
-    return out
-
-
-def inject(fn, *args, **kwargs):
-    """Start fn(*args, **kwargs) in a new G from any thread, including one
-    that is not an M (Go's injectglist): the G goes to the global queue (of
-    the calling M's node; from a foreign thread, the first node's) and
-    one idle M is kicked, unless the GIL learning says helpers should back
-    off while another M is awake (sysmon then rescues it if that M is stuck).
-    """
-    cdef G g
-    cdef M m = getm()
-    if sched is None:
-        raise NoRuntime("gmp inject needs a running runtime")
-    if not callable(fn):
-        raise TypeError(f"inject() target must be callable, not {type(fn).__name__}")
-    g = newg(fn, args, kwargs)
-    if sched.stopping:
-        finish_unstarted(g)
-        return g
-    _incref(<PyObject*>g)
-    # From an M, its node's queue; a foreign thread has no node of its own
-    # and uses the first node's, which every P reaches once its own is empty.
-    gqueue_push(&sched.gqs[m.p.gqi if m is not None else 0].q, <PyObject*>g)
-    if gmp_load_i32(&sched.nidle) and (
-            gmp_load_i32(&sched.nidle) == sched.nprocs or not in_backoff()):
-        kick_one_idle()
-    return g
-
-
-def external(int delta):
-    """Count a waker outside the runtime (a thread that will inject Gs or
-    ready them): while the count is above zero, all Ms idle is not a
-    deadlock.  external(+1) / external(-1)."""
-    if sched is None:
-        raise NoRuntime("external() needs a running runtime")
-    if gmp_add_i64(&sched.nexternal, delta) == 0:
-        kick_one_idle()       # let an idle M re-check for deadlock
-
-
-# --- sysmon -------------------------------------------------------------------
 
 ctypedef struct pview_t:
     uint32_t* schedtick
@@ -315,41 +224,3 @@ def _sysmon_main(Sched s, cfg):
                     delay = trace_ns
     finally:
         free(pv)
-
-
-cdef str schedtrace_line(Sched s, int64_t now, bint detail):
-    """Go's schedtrace line (runtime/proc.go schedtrace).  With detail
-    (GMPDEBUG=scheddetail=1) the queue list gives way to one line per P, M
-    and G, as Go prints them; G status numbers are Go's (1 runnable,
-    2 running, 4 waiting) with the wait reason in parentheses."""
-    cdef P p
-    cdef M m
-    cdef G g
-    cdef int nidle = 0
-    cdef list q = []
-    cdef list lines
-    for p in s.allp:
-        if gmp_load_i32(&p.sleeping):
-            nidle += 1
-        q.append(str(runq_len(&p.rq) + p.boundq.n + gmp_load_i64(&p.inbox.size)
-                     + (1 if p.runnext != NULL else 0)))
-    head = (f"SCHED {(now - s.start_ns) // 1000000}ms: gomaxprocs={s.nprocs} "
-            f"idleprocs={nidle} threads={s.nprocs + 1} "
-            f"spinningthreads={gmp_load_i32(&s.nspinning)} idlethreads={nidle} "
-            f"runqueue={gqs_size(s.gqs, s.ngq)}")
-    if not detail:
-        return f"{head} [ {' '.join(q)} ]"
-    lines = [head]
-    for p in s.allp:
-        lines.append(f"  P{p.id}: status={0 if gmp_load_i32(&p.sleeping) else 1} "
-                     f"schedtick={p.schedtick} m={p.m.id} runqsize={q[p.id]} "
-                     f"timerslen={p.timers.n} steals={p.nstolen} globalpulls={p.nglobal}")
-    for m in s.ms:
-        lines.append(f"  M{m.id}: p={m.p.id} curg={m.curg.id if m.curg is not None else -1} "
-                     f"spinning={'true' if m.spinning else 'false'} "
-                     f"blocked={'true' if gmp_load_i32(&m.p.sleeping) else 'false'}")
-    for g in allg_list():
-        reason = g.waitreason if g.status == GWAITING else ""
-        mid = g.home.m.id if g.home is not None else -1
-        lines.append(f"  G{g.id}: status={(0, 1, 2, 4, 6)[g.status]}({reason}) m={mid}")
-    return "\n".join(lines)

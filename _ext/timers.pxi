@@ -14,19 +14,6 @@
 # last sweep.  A 4-ary heap is shallower than a binary one and its children
 # share a cache line, which is why Go uses it.
 
-ctypedef struct timer_t:
-    int64_t when
-    PyObject* g          # owned or NULL
-    uint64_t ticket
-    PyObject* obj        # owned or NULL
-
-ctypedef struct theap_t:
-    timer_t* a
-    Py_ssize_t n
-    Py_ssize_t cap
-    Py_ssize_t swept_n
-
-
 cdef inline void theap_siftup(timer_t* a, Py_ssize_t i) noexcept nogil:
     cdef timer_t t = a[i]
     cdef Py_ssize_t parent

@@ -14,20 +14,6 @@
 # code in between, so no other M can observe the half-parked state.  A
 # free-threaded build needs a per-queue lock and Go's selectDone CAS.
 
-ctypedef struct waiter_t:
-    PyObject* g            # owned
-    uint64_t ticket
-    PyObject* elem         # owned or NULL: the value a parked sender offers
-    int idx                # select case index
-
-ctypedef struct waitq_t:
-    waiter_t* buf
-    Py_ssize_t head
-    Py_ssize_t n
-    Py_ssize_t cap
-    Py_ssize_t live_hint   # size after the last compaction
-
-
 cdef inline bint waiter_valid(waiter_t* w) noexcept:
     return (<G>w.g).ticket == w.ticket
 

@@ -9,7 +9,7 @@ message naming the setting -- also when run() is called from inside a G,
 where the settings are otherwise unused; environment variables are read
 through gmp.settings, the one table of them.  procs is capped at 1024 (Go's
 limit on GOMAXPROCS).  ``GMPKILLGRACE`` (seconds, default 5) bounds how long
-shutdown waits for a G that swallows gmp.Killed (see _ext/sched.pxi).
+shutdown waits for a G that swallows gmp.Killed (see _ext/run.pxi).
 """
 import os
 import threading
