@@ -27,7 +27,7 @@ ext = Extension(
     include_dirs=[GREENLET_INCLUDE, "_ext"],
     define_macros=[("GMP_DEBUG", "1")] if DEBUG else [],
     extra_compile_args=(["-O1", "-g"] if DEBUG else ["-O3"])
-    + ["-std=gnu11", "-Wno-unused-function"],
+    + ["-std=gnu11", "-Wall"],
 )
 
 setup(

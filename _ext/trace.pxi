@@ -61,8 +61,15 @@ cdef gmp_tring_t* trings[TRACE_MAXM + 1]
 trace_gs = {}               # G id -> G, from its creation until trace_take reads it
 
 
+cdef inline unsigned int ring_index(int mid) noexcept:
+    """The ring of M `mid`; the last one for threads that are not Ms (-1).
+    Unsigned, so a negative id cannot index below the array."""
+    cdef unsigned int i = <unsigned int>mid
+    return i if i < TRACE_MAXM else TRACE_MAXM
+
+
 cdef void trace_put(int mid, int32_t kind, int64_t gid, int64_t arg, int64_t ts) noexcept:
-    cdef int i = mid if 0 <= mid < TRACE_MAXM else TRACE_MAXM
+    cdef unsigned int i = ring_index(mid)
     cdef gmp_tring_t* r = trings[i]
     if r == NULL:
         r = gmp_tring_new(trace_cap)
@@ -119,7 +126,7 @@ def trace_take(int ring):
     or -1 for the threads that are not Ms): names lists (G id, name) of
     the Gs created in this batch, which are then forgotten.
     (b"", 0, []) if the ring does not exist yet."""
-    cdef int i = ring if 0 <= ring < TRACE_MAXM else TRACE_MAXM
+    cdef unsigned int i = ring_index(ring)
     cdef gmp_tring_t* r = trings[i]
     cdef gmp_tevent_t* buf
     cdef uint32_t k, j
