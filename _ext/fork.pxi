@@ -106,7 +106,7 @@ cdef int continue_as_one_m(Sched s, M m) except -1:
     s.sysmon_stop = True
     m.spinning = False
     p.sleeping = 0
-    p.woken_to_spin = 0
+    p.woke = WOKE_NONE
     # Blocking calls in flight: their helper threads are gone.
     gmp_add_i64(&s.nexternal, -s.nblocking)
     s.nblocking = 0
@@ -114,11 +114,11 @@ cdef int continue_as_one_m(Sched s, M m) except -1:
         s.gqs[i].nps = 1 if i == p.gqi else 0
     # Fresh Gs queued on the lost Ps move here, as do their timers.
     for q in lost:
-        r = runq_get(&q.rq)
+        r = runq_get(&q.runq)
         while r != NULL:
             adopt(p, <G>r)
             _decref(r)
-            r = runq_get(&q.rq)
+            r = runq_get(&q.runq)
         if q.runnext != NULL:
             r = q.runnext
             q.runnext = NULL

@@ -173,8 +173,8 @@ cdef class PollDesc:
         self.fd = fd
 
     def __dealloc__(self):
-        waitq_free(&self.rq)
-        waitq_free(&self.wq)
+        waitq_free(&self.rwait)
+        waitq_free(&self.wwait)
 
     def __repr__(self):
         where = f" P{self.p.id}" if self.p is not None else ""
@@ -196,13 +196,13 @@ cdef class PollDesc:
                     self.rready = False
                     return 0
                 dl = self.rdeadline
-                q = &self.rq
+                q = &self.rwait
             else:
                 if self.wready:
                     self.wready = False
                     return 0
                 dl = self.wdeadline
-                q = &self.wq
+                q = &self.wwait
             if dl and dl <= gmp_nanotime():
                 raise TimeoutError("i/o timeout")
             if self.p is not g.home or self.owner is not sched:
@@ -258,10 +258,10 @@ cdef class PollDesc:
                     ns = 1      # already passed (0 means "no deadline")
         if mode == PD_READ:
             self.rdeadline = ns
-            wake_all_pd(&self.rq, WAKE_TIMEOUT)
+            wake_all_pd(&self.rwait, WAKE_TIMEOUT)
         else:
             self.wdeadline = ns
-            wake_all_pd(&self.wq, WAKE_TIMEOUT)
+            wake_all_pd(&self.wwait, WAKE_TIMEOUT)
         return 0
 
     def set_deadline(self, when):
@@ -402,8 +402,8 @@ cdef class PollDesc:
         if self.closing:
             return
         self.closing = True
-        wake_all_pd(&self.rq, WAKE_CLOSED)
-        wake_all_pd(&self.wq, WAKE_CLOSED)
+        wake_all_pd(&self.rwait, WAKE_CLOSED)
+        wake_all_pd(&self.wwait, WAKE_CLOSED)
         pd_unregister(self)
 
 
@@ -441,8 +441,8 @@ cdef int pd_register(PollDesc pd, P p) except -1:
         # The fd was closed behind the old PollDesc's back and reused: its
         # waiters can never be woken by I/O again.
         old.closing = True
-        wake_all_pd(&old.rq, WAKE_CLOSED)
-        wake_all_pd(&old.wq, WAKE_CLOSED)
+        wake_all_pd(&old.rwait, WAKE_CLOSED)
+        wake_all_pd(&old.wwait, WAKE_CLOSED)
         pd_unregister(old)
     if epoll_ctl(p.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
         if errno != EEXIST or epoll_ctl(p.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
@@ -533,12 +533,12 @@ cdef int netpoll_dispatch(P p, epoll_event* events, int n) except -1:
             continue                    # stale: the fd was closed (and reused)
         ev = events[i].events
         if ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
-            k = wake_all_pd(&pd.rq, WAKE_OK)
+            k = wake_all_pd(&pd.rwait, WAKE_OK)
             if k == 0:
                 pd.rready = True
             woke += k
         if ev & (EPOLLOUT | EPOLLHUP | EPOLLERR):
-            k = wake_all_pd(&pd.wq, WAKE_OK)
+            k = wake_all_pd(&pd.wwait, WAKE_OK)
             if k == 0:
                 pd.wready = True
             woke += k
@@ -695,9 +695,9 @@ cdef Py_ssize_t poll_wait(pollfd* fds, Py_ssize_t n, object timeout, bint select
                 if pd is None:
                     continue
                 if ev & (POLLIN | POLLPRI):
-                    waitq_push(&pd.rq, g, None, <int>i)
+                    waitq_push(&pd.rwait, g, None, <int>i)
                 if ev & POLLOUT:
-                    waitq_push(&pd.wq, g, None, <int>i)
+                    waitq_push(&pd.wwait, g, None, <int>i)
                 k += 1
             add_timer(g, deadline)
         except BaseException:

@@ -48,7 +48,7 @@ cdef inline uint32_t runq_len(runq_t* q) noexcept nogil:
 
 cdef void runq_put(P p, G g) noexcept:
     """Owner only. Takes a new reference to g."""
-    cdef runq_t* q = &p.rq
+    cdef runq_t* q = &p.runq
     cdef uint32_t h, t
     _incref(<PyObject*>g)
     while True:
@@ -64,7 +64,7 @@ cdef void runq_put(P p, G g) noexcept:
 
 cdef bint runq_put_slow(P p, PyObject* g, uint32_t h, uint32_t t) noexcept:
     """Move half of the full ring plus g to p's node's global queue (owned refs)."""
-    cdef runq_t* q = &p.rq
+    cdef runq_t* q = &p.runq
     cdef uint32_t n = (t - h) // 2
     cdef uint32_t i
     cdef PyObject* batch[RUNQ_HALF + 1]
@@ -105,11 +105,11 @@ cdef uint32_t runq_steal(P thief, P victim, uint32_t maxn) noexcept:
     """Move half of victim's fresh Gs (at most maxn if maxn) into thief's
     (empty) runq.
 
-    Returns how many were taken; they are visible to thief.rq afterwards.
+    Returns how many were taken; they are visible to thief.runq afterwards.
     The readyseq of each stolen G is restamped so thief's FIFO stays ordered.
     """
-    cdef runq_t* vq = &victim.rq
-    cdef runq_t* tq = &thief.rq
+    cdef runq_t* vq = &victim.runq
+    cdef runq_t* tq = &thief.runq
     cdef uint32_t h, t, n, i, tt
     while True:
         h = gmp_load_acq_u32(&vq.head)

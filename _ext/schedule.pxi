@@ -45,10 +45,10 @@ cdef class P:
         gqueue_init(&self.inbox)
 
     cdef void release(self) noexcept:
-        cdef PyObject* g = runq_get(&self.rq)
+        cdef PyObject* g = runq_get(&self.runq)
         while g != NULL:
             _decref(g)
-            g = runq_get(&self.rq)
+            g = runq_get(&self.runq)
         if self.runnext != NULL:
             _decref(self.runnext)
             self.runnext = NULL
@@ -60,7 +60,7 @@ cdef class P:
         netpoll_close(self)
 
     cdef bint has_work(self) noexcept:
-        return (self.runnext != NULL or not runq_empty(&self.rq)
+        return (self.runnext != NULL or not runq_empty(&self.runq)
                 or self.boundq.n != 0 or gmp_load_i64(&self.inbox.size) != 0)
 
 
@@ -106,7 +106,7 @@ cdef void wakep() noexcept:
     m = getm()
     for p in sched.allp:
         if (m is None or p is not m.p) and gmp_load_i32(&p.sleeping):
-            if gmp_cas_i32(&p.woken_to_spin, 0, 1):
+            if gmp_cas_i32(&p.woke, WOKE_NONE, WOKE_HELP):
                 gmp_add_i32(&sched.nspinning, 1)
                 netpoll_kick(p)
             return
@@ -141,7 +141,7 @@ cdef G local_pick(P p, bint fast):
             p.runnext_streak = 0
             if gmp_load_i64(&p.inbox.size):
                 drain_inbox(p)
-            a = runq_peek(&p.rq)
+            a = runq_peek(&p.runq)
             b = ring_peek(&p.boundq)
             if a == NULL and b == NULL:
                 if p.runnext == NULL:
@@ -149,7 +149,7 @@ cdef G local_pick(P p, bint fast):
                 r = p.runnext
                 p.runnext = NULL
             elif b == NULL or (a != NULL and (<G>a).readyseq < (<G>b).readyseq):
-                r = runq_get(&p.rq)
+                r = runq_get(&p.runq)
                 if r == NULL:
                     continue
             else:
@@ -285,13 +285,13 @@ cdef G steal_work(P p, bint steal_next):
     cdef G g
     for i in range(n):
         victim = <P>sched.allp[p.sorder[i]]
-        if runq_empty(&victim.rq):
+        if runq_empty(&victim.runq):
             continue
         p.nsteal += 1
         if runq_steal(p, victim, sched.pol.steal_max):
-            p.nstolen += runq_len(&p.rq)
+            p.nstolen += runq_len(&p.runq)
             while True:
-                r = runq_get(&p.rq)
+                r = runq_get(&p.runq)
                 if r == NULL:
                     break
                 g = <G>r
@@ -390,7 +390,7 @@ cdef int idle(M m, P p) except -1:
     try:
         # Re-check after publishing `sleeping`: a kicker that queued work
         # before seeing the flag must not be missed.
-        if p.has_work() or sched.stopping or gmp_load_i32(&p.woken_to_spin):
+        if p.has_work() or sched.stopping or gmp_load_i32(&p.woke):
             return 0
         # Fresh Gs in the global queue: take them, unless the GIL learning
         # says helpers should back off and another M is awake to take them.
@@ -404,7 +404,7 @@ cdef int idle(M m, P p) except -1:
         p.wake_ns = 0
         netpoll_wait(p, timeout)
         p.nidle_ns += gmp_nanotime() - t0
-        if p.wake_ns and gmp_load_i32(&p.woken_to_spin):
+        if p.wake_ns and gmp_load_i32(&p.woke):
             learn_gil_wait(p, gmp_nanotime() - p.wake_ns)
     finally:
         gmp_store_i32(&p.sleeping, 0)
@@ -416,7 +416,7 @@ cdef G findrunnable(M m):
     """Blocks until there is a G for this M to run; None once it should exit."""
     cdef P p = m.p
     cdef G g
-    cdef int32_t woke = 0
+    cdef int32_t woke = WOKE_NONE
     while True:
         if m.s is not sched:
             return None         # the runtime was torn down without this M (fork)
@@ -445,19 +445,19 @@ cdef G findrunnable(M m):
         # that finds the others running Python declines (helper_declines,
         # sysmon.pxi).  One that sysmon forced awake always helps.
         if not helper_declines(m, p, woke):
-            g = look_elsewhere(p, woke == 2)
+            g = look_elsewhere(p, woke == WOKE_FORCED)
         woke = 0
         if m.spinning:
             m.spinning = False
             gmp_add_i32(&sched.nspinning, -1)
-            if g is not None and not runq_empty(&p.rq):
+            if g is not None and not runq_empty(&p.runq):
                 wakep()
         if g is not None:
             return g
         idle(m, p)
-        woke = gmp_load_i32(&p.woken_to_spin)
+        woke = gmp_load_i32(&p.woke)
         if woke:
-            gmp_store_i32(&p.woken_to_spin, 0)
+            gmp_store_i32(&p.woke, WOKE_NONE)
             m.spinning = True
 
 

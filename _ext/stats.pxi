@@ -38,7 +38,7 @@ def stats():
     ps = []
     for p in sched.allp:
         ps.append({
-            "id": p.id, "runq": runq_len(&p.rq), "boundq": p.boundq.n,
+            "id": p.id, "runq": runq_len(&p.runq), "boundq": p.boundq.n,
             "runnext": p.runnext != NULL, "inbox": gmp_load_i64(&p.inbox.size),
             "timers": p.timers.n, "schedticks": p.schedtick, "spawns": p.nspawn, "handoffs": p.nhandoff,
             "steal_attempts": p.nsteal, "stolen": p.nstolen,
@@ -101,7 +101,7 @@ cdef str schedtrace_line(Sched s, int64_t now, bint detail):
     for p in s.allp:
         if gmp_load_i32(&p.sleeping):
             nidle += 1
-        q.append(str(runq_len(&p.rq) + p.boundq.n + gmp_load_i64(&p.inbox.size)
+        q.append(str(runq_len(&p.runq) + p.boundq.n + gmp_load_i64(&p.inbox.size)
                      + (1 if p.runnext != NULL else 0)))
     head = (f"SCHED {(now - s.start_ns) // 1000000}ms: gomaxprocs={s.nprocs} "
             f"idleprocs={nidle} threads={s.nprocs + 1} "

@@ -16,7 +16,7 @@
 # (proc.pxi) reads to keep new work off it.  sysmon overrides the back-off:
 # when a P has made no scheduling progress for `stuck_ns` while fresh Gs
 # wait (its owner is blocked in a C call or running one long G), it forces
-# an idle M awake (woken_to_spin = 2), and that M always helps.
+# an idle M awake (P.woke = WOKE_FORCED), and that M always helps.
 #
 # sysmon is an OS thread running _sysmon_main.  Its scan runs without the
 # GIL, reading the Ps through raw pointers (pview_t) to fields whose
@@ -61,17 +61,17 @@ cdef void learn_gil_wait(P p, int64_t waited) noexcept:
 cdef bint helper_declines(M m, P p, int32_t woke) noexcept:
     """Should this M, about to take work from others, stay out of it?
 
-    woke is 1 if wakep() just woke it to help (its GIL wait was measured on
-    the way out of epoll_wait), 2 if sysmon forced it (always helps), else 0:
-    then, if another M is awake and there is work to take, it probes: drops
+    woke is WOKE_HELP if wakep() just woke it to help (its GIL wait was
+    measured on the way out of epoll_wait), WOKE_FORCED if sysmon forced it
+    (always helps), else WOKE_NONE: then, if another M is awake and there is work to take, it probes: drops
     the GIL for PROBE_NS and measures how long it takes to get it back (at
     most once per PROBE_EVERY_NS; in between the last verdict stands)."""
     cdef int64_t t0
     cdef P q
     cdef bint work = False
-    if woke == 2 or sched.nprocs == 1 or not sched.pol.gil_learning:
+    if woke == WOKE_FORCED or sched.nprocs == 1 or not sched.pol.gil_learning:
         return False
-    if woke == 1:
+    if woke == WOKE_HELP:
         return p.gil_slow_last
     if gmp_load_i32(&sched.nidle) >= sched.nprocs - 1:
         return False          # nobody else awake: nobody to contend with
@@ -79,7 +79,7 @@ cdef bint helper_declines(M m, P p, int32_t woke) noexcept:
         work = True
     elif sched.pol.steal:
         for q in sched.allp:
-            if q is not p and not runq_empty(&q.rq):
+            if q is not p and not runq_empty(&q.runq):
                 work = True
                 break
     if not work:
@@ -106,10 +106,10 @@ cdef void kick_one_idle() noexcept:
 
 ctypedef struct pview_t:
     uint32_t* schedtick
-    runq_t* rq
+    runq_t* runq
     PyObject** runnext
     int32_t* sleeping
-    int32_t* woken_to_spin
+    int32_t* woke
     int32_t* stuck
     int64_t* nforced
     int evfd
@@ -145,11 +145,11 @@ cdef int sysmon_scan(pview_t* pv, int n, nodeq_t* gqs, int ngq, int32_t* nidle,
         elif stuck_ns and now - pv[i].last_change >= stuck_ns:
             # Until its M schedules again, the spawn hand-off skips P i.
             gmp_store_i32(pv[i].stuck, 1)
-            if ((not runq_empty(pv[i].rq) or pv[i].runnext[0] != NULL or fresh_global)
+            if ((not runq_empty(pv[i].runq) or pv[i].runnext[0] != NULL or fresh_global)
                     and gmp_load_i32(nidle) and gmp_load_i32(nspinning) == 0):
                 # P i is stuck with fresh Gs waiting: force an idle M awake.
                 for j in range(n):
-                    if j != i and gmp_load_i32(pv[j].sleeping) and gmp_cas_i32(pv[j].woken_to_spin, 0, 2):
+                    if j != i and gmp_load_i32(pv[j].sleeping) and gmp_cas_i32(pv[j].woke, WOKE_NONE, WOKE_FORCED):
                         gmp_add_i32(nspinning, 1)
                         pv[j].nforced[0] += 1
                         c_write(pv[j].evfd, &one, 8)
@@ -185,10 +185,10 @@ def _sysmon_main(Sched s, cfg):
             p = <P>s.allp[i]
             m = <M>s.ms[i]
             pv[i].schedtick = &p.schedtick
-            pv[i].rq = &p.rq
+            pv[i].runq = &p.runq
             pv[i].runnext = &p.runnext
             pv[i].sleeping = &p.sleeping
-            pv[i].woken_to_spin = &p.woken_to_spin
+            pv[i].woke = &p.woke
             pv[i].stuck = &p.stuck
             pv[i].nforced = &p.nforced
             pv[i].evfd = p.evfd

@@ -58,6 +58,13 @@ cdef enum wakesource:
     WS_BLOCKING = 4     # a gmp.blocking helper thread
     WS_N = 5
 
+cdef enum helpwake:
+    # Why an idle M was woken to help (P.woke): it then takes work from
+    # others (steals, pulls the global queue) instead of only its own.
+    WOKE_NONE = 0       # not woken to help (a plain kick, or not asleep)
+    WOKE_HELP = 1       # by wakep(): helps unless the GIL learning says the others run Python
+    WOKE_FORCED = 2     # by sysmon, for a P stuck with fresh Gs: always helps
+
 cdef enum:
     RUNNEXT_STREAK = 16     # runnext picks in a row before the queues get a turn
     GFREE_MAX = 256         # idle worker greenlets an M keeps (Go's gfree list)
@@ -217,7 +224,7 @@ cdef class P:
     cdef readonly int id            # start: index in Sched.allp
     cdef readonly int node          # start: NUMA node of its M's CPU (gmp.topology)
     cdef int* sorder                # owner: steal order scratch (nprocs entries)
-    cdef runq_t rq                  # atomic: fresh Gs (runq.pxi)
+    cdef runq_t runq                # atomic: fresh Gs (runq.pxi)
     cdef PyObject* runnext          # owner (thieves under the GIL): the G to run next
     cdef int runnext_streak         # owner: runnext picks in a row (RUNNEXT_STREAK)
     cdef ring_t boundq              # owner: bound Gs readied on this P
@@ -226,7 +233,7 @@ cdef class P:
     cdef int epfd                   # start: its epoll instance
     cdef int evfd                   # start: the eventfd that kicks its M awake
     cdef int32_t sleeping           # atomic: its M is in (or entering) epoll_wait
-    cdef int32_t woken_to_spin      # atomic: why its M was woken to help: 1 wakep, 2 sysmon
+    cdef int32_t woke               # atomic: why its M was woken to help (helpwake)
     cdef int32_t stuck              # sysmon: awake without scheduling progress for stuck_ns
     cdef uint64_t readyseq          # owner: stamp counter of readyseq
     cdef uint32_t schedtick         # owner: scheduling rounds (61-tick fairness, sysmon progress)
@@ -320,8 +327,8 @@ cdef class PollDesc:
     cdef readonly bint closing      # GIL: close() began: every op fails with NetClosed
     cdef bint rready                # GIL: readable since the last EAGAIN (edge-triggered)
     cdef bint wready                # GIL: writable since the last EAGAIN
-    cdef waitq_t rq                 # GIL: parked readers
-    cdef waitq_t wq                 # GIL: parked writers
+    cdef waitq_t rwait              # GIL: parked readers
+    cdef waitq_t wwait              # GIL: parked writers
     cdef int64_t rdeadline          # GIL: read deadline, absolute ns, 0: none
     cdef int64_t wdeadline          # GIL: write deadline
 
