@@ -34,7 +34,13 @@
 # Deadlock.  The last M to go idle with no timer, no external waker
 # (netpoll waiters, blocking calls) and no runnable G anywhere while the main
 # G is parked raises gmp.Deadlock in the main G, listing the parked Gs: Go's
-# "all goroutines are asleep".
+# "all goroutines are asleep".  Unless an OS thread that gmp did not start is
+# alive (one started with _thread, or before patching, or by a C library
+# that calls Python): any such thread may still set an Event, put on a queue
+# or inject a G, so nothing can be called a deadlock and the Ms just sleep
+# until it does (as a plain program would wait for it).  gmp's own threads
+# (the Ms, sysmon, named "gmp-..."; helpers registered with own_thread())
+# do not count.  Go has no such case: every thread there runs goroutines.
 
 
 cdef class P:
@@ -354,6 +360,34 @@ cdef bint no_work_anywhere():
     return True
 
 
+cdef set own_threads = set()       # idents of gmp's helper threads (own_thread)
+
+
+def own_thread(bint add=True):
+    """Marks the calling OS thread as one of gmp's own helpers (add=False:
+    no longer): deadlock detection does not take it for a possible waker."""
+    if add:
+        own_threads.add(_threading.get_ident())
+    else:
+        own_threads.discard(_threading.get_ident())
+
+
+cdef bint foreign_thread_alive():
+    """Whether a thread with Python state that gmp did not start is alive
+    (see Deadlock in the notes).  Only asked once everything is asleep."""
+    cdef M m
+    ours = {m.tid for m in sched.ms}
+    active = _threading._active
+    for ident in _sys._current_frames():
+        if ident in ours or ident in own_threads:
+            continue
+        t = active.get(ident)
+        if t is not None and t.name.startswith("gmp-"):
+            continue
+        return True
+    return False
+
+
 cdef bint check_deadlock():
     """Called by the last M to go idle.  Raises Deadlock in the main G if
     nothing can ever wake any G."""
@@ -362,6 +396,8 @@ cdef bint check_deadlock():
     cdef list lines = []
     cdef int nparked = 0
     if main is None or main.status != GWAITING or not no_work_anywhere():
+        return False
+    if foreign_thread_alive():
         return False
     for g in allg_list():
         if g.status == GWAITING:

@@ -59,6 +59,7 @@ class _Pool:
         self.jobs.put(job)
 
     def _worker(self):
+        _core.own_thread()      # a helper: not a waker deadlock detection waits for
         get = self.jobs.get
         while True:
             job = get()

@@ -39,6 +39,41 @@ def test_deadlock_message_lists_parked_gs_and_wait_reasons(grun):
         assert str(g_id) in message, message
 
 
+def test_no_deadlock_while_a_foreign_os_thread_may_still_wake_main(grun):
+    # An OS thread gmp did not start (here: _thread, which gmp does not
+    # patch; in real programs C libraries' threads) may set the Event the
+    # main G waits on once every G is asleep: that is not a deadlock.
+    import _thread
+
+    go_on = _thread.allocate_lock()
+    go_on.acquire()
+
+    def main():
+        ev = gmp.Event()
+
+        def foreign():
+            go_on.acquire()             # runs only once main has parked
+            ev.set()                    # wakes the G from a plain thread
+
+        _thread.start_new_thread(foreign, ())
+        gmp.go(lambda: (gmp.sleep(0.01), go_on.release()))
+        assert ev.wait(timeout=None)
+        return "woken"
+
+    assert grun(main) == "woken"
+
+
+def test_gmp_helper_threads_do_not_hide_a_deadlock(grun):
+    # gmp.blocking's helper threads stay alive after their call; they are
+    # gmp's own and must not stop deadlock detection.
+    def main():
+        gmp.blocking(time.sleep, 0)
+        gmp.Chan().recv()
+
+    with pytest.raises(gmp.Deadlock):
+        grun(main)
+
+
 def test_no_deadlock_while_a_timer_is_pending(grun):
     def main():
         ch = gmp.Chan()

@@ -282,8 +282,8 @@ def test_unwrap_nonblocking_and_stdlib_semantics(tmp_path, certs):
         with tls_client(port) as s:
             s.setblocking(False)
             try:
-                s.recv(10)
-                raise AssertionError("no SSLWantReadError")
+                got = s.recv(10)
+                raise AssertionError(f"no SSLWantReadError: {got!r}")
             except ssl.SSLWantReadError:
                 pass
             s.setblocking(True)
