@@ -26,8 +26,9 @@ select     gmp.monkey.select   ``select.select``, ``select.poll`` and
                                classes: they wait on gmp's netpoller inside a G
 threading  gmp.monkey.threading ``Thread`` and ``Timer`` start a G, ``Lock``
                                parks Gs, ``get_ident`` and ``local`` are per G
-queue      gmp.monkey.queue    ``queue.SimpleQueue`` is the pure-Python one
-                               (on the G-aware locks)
+queue      gmp.monkey.queue    ``queue.SimpleQueue`` (and ``_queue``'s, also in
+                               fresh imports) is a subclass of the C one whose
+                               get() parks the G; put() stays reentrant
 subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
                                gmp.blocking pool; ``subprocess._PopenSelector``
                                (bound when subprocess is imported, often
@@ -163,7 +164,14 @@ def patch_thread():
 
 
 def patch_queue():
-    _apply("queue", [("queue", "SimpleQueue", _queue.SimpleQueue)])
+    if "queue" in _patched:
+        return
+    import _queue as _c_queue
+    import queue  # noqa: F401 - it bound _queue.SimpleQueue at its import
+    cls = _queue.cooperative(_c_queue)
+    _apply("queue", [("queue", "SimpleQueue", cls), ("_queue", "SimpleQueue", cls)])
+    from gmp.monkey.imports import when_imported
+    when_imported("_queue", _queue.patch_module)
 
 
 def patch_subprocess():
