@@ -152,8 +152,8 @@ def patch_thread():
                       "stay OS threads: " + ", ".join(t.name for t in others[:5]),
                       RuntimeWarning, stacklevel=3)
     _apply("thread", [
-        ("threading", "Lock", GLock),
-        ("threading", "_allocate_lock", GLock),
+        ("threading", "Lock", _threading.allocate_lock),
+        ("threading", "_allocate_lock", _threading.allocate_lock),
         ("threading", "_CRLock", None),          # RLock() -> _PyRLock on GLock
         ("threading", "get_ident", _threading.get_ident),
         ("threading", "Thread", GThread),
