@@ -33,7 +33,8 @@ subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
                                gmp.blocking pool; ``subprocess._PopenSelector``
                                (bound when subprocess is imported, often
                                before patching) is GSelector
-signal     gmp.monkey.signal   handlers run in a G of their own
+signal     gmp.monkey.signal   handlers run in a G of their own;
+                               ``_thread.interrupt_main`` interrupts the main G
 asyncio    gmp.monkey.asyncio  the running event loop is per G, so Gs on one
                                M may each be inside ``asyncio.run``
 psycopg    gmp.monkey.psycopg  psycopg2 and psycopg 3 wait on the netpoller
@@ -181,7 +182,8 @@ def patch_subprocess():
 
 
 def patch_signal():
-    _apply("signal", [("signal", "signal", _signal.signal), ("signal", "getsignal", _signal.getsignal)])
+    _apply("signal", [("signal", "signal", _signal.signal), ("signal", "getsignal", _signal.getsignal),
+                      ("_thread", "interrupt_main", _signal.interrupt_main)])
 
 
 def patch_asyncio():

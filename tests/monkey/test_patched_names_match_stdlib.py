@@ -1,4 +1,4 @@
-"""The objects patch_all() installs in threading and _thread carry
+"""The objects patch_all() installs in threading, _thread and signal carry
 the stdlib's module and names (reprs, pydoc, pickling by reference, the
 module's __all__), and lock types cannot be instantiated, as _thread.lock."""
 from patched import run_patched
@@ -6,7 +6,7 @@ from patched import run_patched
 
 def test_patched_objects_look_like_the_stdlib(tmp_path):
     out = run_patched(tmp_path, """
-    import pickle, threading, unittest
+    import _thread, inspect, pickle, signal, threading, unittest
     from test import support
     import gmp.monkey
     assert threading.Thread is not gmp.monkey.original("threading", "Thread")
@@ -17,6 +17,10 @@ def test_patched_objects_look_like_the_stdlib(tmp_path):
     assert threading.get_ident.__module__ == "_thread"
     support.check__all__(unittest.TestCase(), threading, ("threading", "_thread"),
                          extra={"ThreadError"}, not_exported={"currentThread", "activeCount"})
+    for name in dir(signal):
+        value = getattr(signal, name)
+        if inspect.isroutine(value) and not inspect.isbuiltin(value):
+            assert value.__module__ == "signal", name
     lock = threading.Lock()
     try:
         type(lock)()
