@@ -104,7 +104,8 @@ def cooperative(module):
                 if r == -1:
                     return c_get(self, False)
 
-    SimpleQueue.__qualname__ = "SimpleQueue"
+    # Named as the type it replaces (see gmp.monkey.threading, Names).
+    SimpleQueue.__module__, SimpleQueue.__qualname__ = base.__module__, base.__qualname__
     return SimpleQueue
 
 

@@ -24,6 +24,7 @@ def test_get_parks_only_the_g(tmp_path, procs):
     out = run_patched(tmp_path, PRELUDE + """
     q = queue.SimpleQueue()
     assert type(q) is queue.SimpleQueue and isinstance(q, gmp.monkey.original("queue", "SimpleQueue"))
+    assert repr(q).startswith("<_queue.SimpleQueue object at"), repr(q)
     got = []
     getters = [gmp.go(lambda: got.append(q.get())) for _ in range(3)]
     for g in getters:
