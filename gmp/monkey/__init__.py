@@ -26,13 +26,15 @@ select     gmp.monkey.select   ``select.select``, ``select.poll`` and
                                classes: they wait on gmp's netpoller inside a G
 threading  gmp.monkey.threading ``Thread`` and ``Timer`` start a G, ``Lock``
                                parks Gs, ``get_ident`` and ``local`` are per G
-queue      gmp.monkey.queue    ``queue.SimpleQueue`` is the pure-Python one
-                               (on the G-aware locks)
+queue      gmp.monkey.queue    ``queue.SimpleQueue`` (and ``_queue``'s, also in
+                               fresh imports) is a subclass of the C one whose
+                               get() parks the G; put() stays reentrant
 subprocess gmp.monkey.subprocess ``os.waitpid`` without WNOHANG on the
                                gmp.blocking pool; ``subprocess._PopenSelector``
                                (bound when subprocess is imported, often
                                before patching) is GSelector
-signal     gmp.monkey.signal   handlers run in a G of their own
+signal     gmp.monkey.signal   handlers run in a G of their own;
+                               ``_thread.interrupt_main`` interrupts the main G
 asyncio    gmp.monkey.asyncio  the running event loop is per G, so Gs on one
                                M may each be inside ``asyncio.run``
 psycopg    gmp.monkey.psycopg  psycopg2 and psycopg 3 wait on the netpoller
@@ -151,8 +153,8 @@ def patch_thread():
                       "stay OS threads: " + ", ".join(t.name for t in others[:5]),
                       RuntimeWarning, stacklevel=3)
     _apply("thread", [
-        ("threading", "Lock", GLock),
-        ("threading", "_allocate_lock", GLock),
+        ("threading", "Lock", _threading.allocate_lock),
+        ("threading", "_allocate_lock", _threading.allocate_lock),
         ("threading", "_CRLock", None),          # RLock() -> _PyRLock on GLock
         ("threading", "get_ident", _threading.get_ident),
         ("threading", "Thread", GThread),
@@ -163,7 +165,14 @@ def patch_thread():
 
 
 def patch_queue():
-    _apply("queue", [("queue", "SimpleQueue", _queue.SimpleQueue)])
+    if "queue" in _patched:
+        return
+    import _queue as _c_queue
+    import queue  # noqa: F401 - it bound _queue.SimpleQueue at its import
+    cls = _queue.cooperative(_c_queue)
+    _apply("queue", [("queue", "SimpleQueue", cls), ("_queue", "SimpleQueue", cls)])
+    from gmp.monkey.imports import when_imported
+    when_imported("_queue", _queue.patch_module)
 
 
 def patch_subprocess():
@@ -173,7 +182,8 @@ def patch_subprocess():
 
 
 def patch_signal():
-    _apply("signal", [("signal", "signal", _signal.signal), ("signal", "getsignal", _signal.getsignal)])
+    _apply("signal", [("signal", "signal", _signal.signal), ("signal", "getsignal", _signal.getsignal),
+                      ("_thread", "interrupt_main", _signal.interrupt_main)])
 
 
 def patch_asyncio():

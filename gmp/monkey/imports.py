@@ -6,6 +6,10 @@ program may import them before or after patch_all().  ``when_imported``
 applies the patch at once if the module is already loaded, else after the
 module's own code has run, from a finder on ``sys.meta_path`` that defers
 the search to the other finders and wraps only the loader it gets back.
+The hook stays registered: a later import that builds a new module object
+(``importlib.reload``, ``test.support.import_fresh_module``) is patched
+too, since its objects are new and unpatched (gmp.monkey.queue needs this
+for ``_queue``, whose C type is rebuilt by a fresh import).
 Importing the drivers eagerly instead would load libpq (or grpc's C core)
 into every patched program.
 """
@@ -31,7 +35,7 @@ class _Loader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        for fn in _hooks.pop(self._name, ()):
+        for fn in _hooks.get(self._name, ()):
             fn(module)
 
     def __getattr__(self, name):     # get_source, is_package, ... for tools
@@ -48,7 +52,8 @@ class _Finder:
             spec = importlib.util.find_spec(name)
         finally:
             _searching.discard(name)
-        if spec is None or spec.loader is None:
+        # A reload finds the module's own spec, whose loader is wrapped.
+        if spec is None or spec.loader is None or isinstance(spec.loader, _Loader):
             return spec
         spec.loader = _Loader(spec.loader, name)
         return spec
@@ -58,11 +63,11 @@ _finder = _Finder()
 
 
 def when_imported(name, fn):
-    """Calls fn(module) now if `name` is imported, else right after it is."""
+    """Calls fn(module) now if `name` is imported, and right after each
+    later import of it that runs the module's code."""
     module = sys.modules.get(name)
     if module is not None:
         fn(module)
-        return
     _hooks.setdefault(name, []).append(fn)
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)

@@ -3,13 +3,33 @@ of their own (Python calls them in whatever greenlet is current on the main
 thread, where blocking would stall that G or the scheduler); an exception
 the handler raises is raised in the main G, as CPython raises it in the
 main thread; ``getsignal`` returns the handler as installed.  An M parked in epoll_wait runs pending
-handlers when a signal interrupts it."""
+handlers when a signal interrupts it.
+
+``_thread.interrupt_main(signum)`` "simulates the effect of a signal
+arriving in the main thread".  The real one only sets the signal's flag,
+so the handler would run in whatever greenlet is current on the main OS
+thread, whenever that thread next runs Python (M0 may sleep in epoll_wait
+with nothing to wake it), and its KeyboardInterrupt would end that G, not
+the main one.  Inside a G it runs the handler as a signal would under
+patching, with its exception in the main G: called from the main G, at
+once and raising there (CPython raises "instantly" in the main thread);
+from another G, in that G, its exception thrown into the main G (at once
+if it is parked, else at its next park point) before interrupt_main()
+returns.  As CPython's,
+a signal number out of range is ValueError and a signal Python does not
+handle (SIG_DFL, SIG_IGN) does nothing.  Outside a G (a plain thread) it is
+the real one.
+
+The replacements carry the module of the functions they replace
+(``signal.signal``, ``_thread.interrupt_main``), as pydoc expects."""
+import _thread
 import signal as _signal_mod
 
 from gmp._ext import _core
 
 _real_signal = _signal_mod.signal
 _real_getsignal = _signal_mod.getsignal
+_real_interrupt_main = _thread.interrupt_main
 
 
 def _main_g():
@@ -71,3 +91,28 @@ def signal(signalnum, handler):
 def getsignal(signalnum):
     h = _real_getsignal(signalnum)
     return getattr(h, "__wrapped__", h)
+
+
+def interrupt_main(signum=_signal_mod.SIGINT):
+    if _core.current() is None:
+        return _real_interrupt_main(signum)
+    if not 1 <= signum < _signal_mod.NSIG:
+        raise ValueError("signal number out of range")
+    handler = _real_getsignal(signum)
+    if not callable(handler):            # SIG_DFL, SIG_IGN, or set from C
+        return None
+    # Unwrapped: the handler runs in the calling G, which asked for it, so
+    # that its exception is in the main G before interrupt_main() returns
+    # (a G of its own could run after the main G has moved on).
+    handler = getattr(handler, "__wrapped__", handler)
+    if _core.current().id == 1:
+        return handler(signum, None)
+    exc = _run_handler(handler, signum, None, True)
+    if exc is not None:                  # no main G left to raise it in
+        raise exc
+    return None
+
+
+# Shown under the module they replace, as pydoc and CPython's tests expect.
+signal.__module__ = getsignal.__module__ = "signal"
+interrupt_main.__module__ = "_thread"

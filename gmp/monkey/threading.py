@@ -7,6 +7,15 @@
 ``get_ident`` is per G; ``local`` is per G (see Glocal); ``Timer`` is a
 GThread.  ``shutdown()`` is CPython's exit-time join of non-daemon threads,
 for those that are Gs (gmp run calls it when the script ends).
+
+Names.  The replacements carry the module and name of what they replace
+(``threading.Thread``, ``threading.Timer``, ``_thread._local``,
+``_thread.get_ident``, ``_thread.allocate_lock``): reprs, error messages,
+pickling by reference and checks such as CPython's ``check__all__`` see
+the stdlib's names, as a user of the patched module expects; the base of
+``Thread`` is the real one (``gmp.monkey.original("threading", "Thread")``).
+As with ``_thread.lock``, lock objects come only from the factory
+(``threading.Lock()``, ``allocate_lock()``): their type cannot be called.
 """
 import _thread
 import threading
@@ -32,9 +41,8 @@ class GLock:
 
     __slots__ = ("_lock", "_waiters", "__weakref__")
 
-    def __init__(self):
-        self._lock = _real_allocate_lock()
-        self._waiters = WaitList()
+    def __new__(cls, *args, **kwargs):
+        raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
 
     def acquire(self, blocking=True, timeout=-1):
         # Arguments are checked before trying, as _thread's lock does.
@@ -81,6 +89,14 @@ class GLock:
     def __repr__(self):
         state = "locked" if self.locked() else "unlocked"
         return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
+
+
+def allocate_lock():
+    """threading.Lock() / _thread.allocate_lock(): a new unlocked GLock."""
+    lock = object.__new__(GLock)
+    lock._lock = _real_allocate_lock()
+    lock._waiters = WaitList()
+    return lock
 
 
 def get_ident():
@@ -384,3 +400,14 @@ class Glocal:
             del d[name]
         except KeyError:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+
+def _as_stdlib(obj, module, name):
+    obj.__module__, obj.__name__, obj.__qualname__ = module, name, name
+
+
+_as_stdlib(GThread, "threading", "Thread")
+_as_stdlib(GTimer, "threading", "Timer")
+_as_stdlib(Glocal, "_thread", "_local")
+_as_stdlib(get_ident, "_thread", "get_ident")
+_as_stdlib(allocate_lock, "_thread", "allocate_lock")

@@ -20,9 +20,4 @@ KNOWN = {
     # fork() without exec: the child has one OS thread and no running Ms.
     "test_threading.ThreadTests.test_is_alive_after_fork":
         "fork() in a G: the child has no scheduler threads to run the Thread's G",
-    # A C type built afresh for the test, out of any patch's reach.
-    "test_queue.CSimpleQueueTest.*":
-        "import_fresh_module('queue', fresh=['_queue']) re-imports the C _queue, whose "
-        "SimpleQueue.get blocks the OS thread (the M) in C; the patched queue.SimpleQueue "
-        "(the pure-Python one, G-aware) is not what these tests use (gevent hangs on them too)",
 }
